@@ -1,0 +1,6 @@
+export * from './errors';
+export * from './signature';
+export * from './permissions';
+export * from './frob';
+export * from './authorize-url';
+export * from './client';

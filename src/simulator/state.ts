@@ -1,0 +1,149 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import type { RequestedPermissions } from '../ipernity/permissions';
+
+/** A fictional ipernity account. */
+export interface SimulatedUser {
+  userId: string;
+  username: string;
+  realname: string;
+  lang?: string;
+  isPro?: boolean;
+  /** A closed or suspended account: its tokens answer 108. */
+  closed?: boolean;
+}
+
+/** An application registered with the simulator (an API key and its secret). */
+export interface SimulatedApp {
+  apiKey: string;
+  apiSecret: string;
+  name: string;
+  /** Web applications: where the browser goes back with a frob. Absent for desktop keys. */
+  callbackUrl?: string;
+}
+
+interface FrobRecord {
+  apiKey: string;
+  expiresAt: number;
+  /** Set once the visitor authorized on the authorization page. */
+  grant?: { userId: string; permissions: RequestedPermissions };
+  used: boolean;
+}
+
+interface TokenRecord {
+  apiKey: string;
+  userId: string;
+  permissions: RequestedPermissions;
+  revoked: boolean;
+}
+
+/** Default lifetime of a frob, as ipernity says "a few minutes". */
+export const DEFAULT_FROB_TTL_MS = 5 * 60 * 1000;
+const MAX_FROBS = 200_000;
+
+function frobValue(): string {
+  return `${randomInt(100_000_000, 999_999_999)}-${randomBytes(4).toString('hex')}`;
+}
+
+function tokenValue(): string {
+  return `${randomInt(100_000_000, 999_999_999)}-${randomBytes(8).toString('hex')}`;
+}
+
+/** The simulator's memory: apps, users, frobs and tokens. Nothing is persisted. */
+export class SimulatorState {
+  readonly apps = new Map<string, SimulatedApp>();
+  readonly users = new Map<string, SimulatedUser>();
+  readonly #frobs = new Map<string, FrobRecord>();
+  readonly #tokens = new Map<string, TokenRecord>();
+
+  constructor(
+    apps: readonly SimulatedApp[],
+    users: readonly SimulatedUser[],
+    readonly frobTtlMs: number,
+    /** Accept any numeric user id on the authorization form, inventing the account. */
+    readonly openUsers: boolean,
+  ) {
+    for (const app of apps) this.apps.set(app.apiKey, app);
+    for (const user of users) this.users.set(user.userId, user);
+  }
+
+  /** A user by id; with `openUsers`, an unknown numeric id becomes a new account. */
+  user(userId: string): SimulatedUser | undefined {
+    const known = this.users.get(userId);
+    if (known || !this.openUsers || !/^[0-9]{1,12}$/.test(userId)) return known;
+    const invented = { userId, username: `user${userId}`, realname: `Test User ${userId}` };
+    this.users.set(userId, invented);
+    return invented;
+  }
+
+  /** A frob not yet authorized (desktop `auth.getFrob`). */
+  createFrob(apiKey: string): string {
+    return this.#storeFrob({ apiKey, expiresAt: Date.now() + this.frobTtlMs, used: false });
+  }
+
+  /** A frob already authorized (web flow, handed to the callback). */
+  createAuthorizedFrob(apiKey: string, userId: string, permissions: RequestedPermissions): string {
+    return this.#storeFrob({ apiKey, expiresAt: Date.now() + this.frobTtlMs, used: false, grant: { userId, permissions } });
+  }
+
+  /** The live frob of this app, or undefined when unknown, used or expired. */
+  liveFrob(apiKey: string, frob: string): FrobRecord | undefined {
+    const record = this.#frobs.get(frob);
+    if (!record || record.apiKey !== apiKey || record.used || record.expiresAt <= Date.now()) return undefined;
+    return record;
+  }
+
+  /** Exchanges an authorized frob for a token; undefined when the frob is not exchangeable. */
+  exchangeFrob(apiKey: string, frob: string): { token: string; record: TokenRecord } | undefined {
+    const record = this.liveFrob(apiKey, frob);
+    if (!record?.grant) return undefined;
+    record.used = true;
+    const token = tokenValue();
+    const tokenRecord: TokenRecord = { apiKey, userId: record.grant.userId, permissions: record.grant.permissions, revoked: false };
+    this.#tokens.set(token, tokenRecord);
+    return { token, record: tokenRecord };
+  }
+
+  token(apiKey: string, token: string): TokenRecord | undefined {
+    const record = this.#tokens.get(token);
+    return record && record.apiKey === apiKey ? record : undefined;
+  }
+
+  /** Revokes one token, or every token when none is named; answers how many. */
+  revoke(token?: string): number {
+    let count = 0;
+    for (const [value, record] of this.#tokens) {
+      if ((token === undefined || value === token) && !record.revoked) {
+        record.revoked = true;
+        count += 1;
+      }
+    }
+    return count;
+  }
+
+  /** Revokes every token held for a user (as when they remove the application on ipernity). */
+  revokeUser(userId: string): number {
+    let count = 0;
+    for (const record of this.#tokens.values()) {
+      if (record.userId === userId && !record.revoked) {
+        record.revoked = true;
+        count += 1;
+      }
+    }
+    return count;
+  }
+
+  #storeFrob(record: FrobRecord): string {
+    if (this.#frobs.size >= MAX_FROBS) this.sweep();
+    const frob = frobValue();
+    this.#frobs.set(frob, record);
+    return frob;
+  }
+
+  /** Forgets used and expired frobs. */
+  sweep(): void {
+    const now = Date.now();
+    for (const [frob, record] of this.#frobs) {
+      if (record.used || record.expiresAt <= now) this.#frobs.delete(frob);
+    }
+  }
+}
