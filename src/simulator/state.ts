@@ -108,6 +108,11 @@ export class SimulatorState {
     return record && record.apiKey === apiKey ? record : undefined;
   }
 
+  /** Every token issued so far (tests scan responses and logs for them). */
+  issuedTokens(): string[] {
+    return [...this.#tokens.keys()];
+  }
+
   /** Revokes one token, or every token when none is named; answers how many. */
   revoke(token?: string): number {
     let count = 0;

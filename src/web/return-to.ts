@@ -10,6 +10,7 @@ export function safeReturnTo(value: unknown, fallback = '/'): string {
   if (typeof value !== 'string' || value.length === 0 || value.length > MAX_LENGTH) return fallback;
   if (!value.startsWith('/') || value.startsWith('//')) return fallback;
   // backslashes are read as slashes by browsers; control characters and spaces can hide a host
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what this refuses
   if (/[\\\u0000-\u0020\u007f-\u009f]/.test(value)) return fallback;
   let parsed: URL;
   try {

@@ -1,0 +1,35 @@
+import http from 'node:http';
+import { createSimulatorApp, DEFAULT_USER } from './app';
+
+/**
+ * Runs the simulator alone: `npm run simulator`. Environment: SIMULATOR_PORT
+ * (3100), SIMULATOR_API_KEY / SIMULATOR_API_SECRET (the key the app uses),
+ * SIMULATOR_CALLBACK_URL (the web key's registered callback; empty for a
+ * desktop key), SIMULATOR_APP_NAME, SIMULATOR_FROB_TTL_SECONDS.
+ */
+function main(): void {
+  const env = process.env;
+  const port = Number(env.SIMULATOR_PORT ?? 3100);
+  const apiKey = env.SIMULATOR_API_KEY || 'simulator-key';
+  const apiSecret = env.SIMULATOR_API_SECRET || 'simulator-secret';
+  const callbackUrl = env.SIMULATOR_CALLBACK_URL ?? 'http://localhost:3000/connect/callback';
+  const { app } = createSimulatorApp({
+    apps: [{ apiKey, apiSecret, name: env.SIMULATOR_APP_NAME || 'ipernity-connect', callbackUrl: callbackUrl || undefined }],
+    users: [DEFAULT_USER],
+    frobTtlMs: env.SIMULATOR_FROB_TTL_SECONDS ? Number(env.SIMULATOR_FROB_TTL_SECONDS) * 1000 : undefined,
+    openUsers: true,
+    control: true,
+  });
+  const server = http.createServer(app);
+  server.listen(port, () => {
+    console.warn(`ipernity simulator on http://localhost:${port} (state in memory; key ${apiKey}; callback ${callbackUrl || 'none (desktop key)'})`);
+  });
+  const stop = (): void => {
+    server.close(() => process.exit(0));
+    server.closeAllConnections();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+if (require.main === module) main();

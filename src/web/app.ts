@@ -1,0 +1,188 @@
+import path from 'node:path';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import helmet from 'helmet';
+import { rateLimit } from 'express-rate-limit';
+import { RedisStore as RateLimitRedisStore } from 'rate-limit-redis';
+import type { Store } from 'express-session';
+import type { Logger } from 'pino';
+import { SANDBOX_PATH, type Config } from '../config';
+import { IpernityClient } from '../ipernity';
+import { createSimulator, DEFAULT_USER, type Simulator } from '../simulator/app';
+import { createConnectRouter, tokenCheckOptions } from './connect-router';
+import { createCsrf } from './csrf';
+import { createErrorHandler, notFound } from './error-handler';
+import { WebError, WebErrorCodes } from './errors';
+import { createPermissionGuard } from './guard';
+import { createHealthRouter } from './health-router';
+import { createHomeRouter } from './home-router';
+import { createHttpLogger, createLogger } from './logging';
+import { Metrics } from './metrics';
+import { createRenderer } from './render';
+import { createSessionStack, type SessionStack } from './sessions';
+import { TokenCipher } from './token-cipher';
+import type { RequestedPermissions } from '../ipernity';
+import type { RequestHandler } from 'express';
+
+/** Static files (stylesheet, countdown script). */
+export const STATIC_DIR = path.join(__dirname, '..', '..', 'public');
+const STATIC_PATH = '/static';
+
+export interface AppDeps {
+  logger?: Logger;
+  /** A session store to use instead of the configured one (tests). */
+  sessionStore?: Store;
+}
+
+/** A built application and the parts a server or a test needs to reach. */
+export interface AppHandle {
+  app: Express;
+  config: Config;
+  logger: Logger;
+  sessions: SessionStack;
+  client: IpernityClient;
+  metrics: Metrics;
+  /** The built-in simulator, in sandbox mode. */
+  simulator?: Simulator;
+  /** Guard for a site's own routes: `requirePermission({ doc: 'write' })`. */
+  requirePermission: (required: RequestedPermissions) => RequestHandler;
+  /** Closes the session store and the API connections. */
+  close(): Promise<void>;
+}
+
+/** Builds the application from a configuration; never listens (see `server.ts`). */
+export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
+  const logger = deps.logger ?? createLogger(config.logLevel);
+  const sessions = createSessionStack(config, logger, { store: deps.sessionStore });
+  const sqliteLength = config.session.store === 'sqlite' && !deps.sessionStore;
+  const metrics = new Metrics(
+    sqliteLength
+      ? () => new Promise((resolve) => sessions.store.length?.((error, length) => resolve(error ? undefined : length)))
+      : undefined,
+  );
+  const client = new IpernityClient({
+    apiUrl: config.ipernity.apiUrl,
+    apiKey: config.ipernity.apiKey,
+    apiSecret: config.ipernity.apiSecret,
+    timeoutMs: config.ipernity.timeoutMs,
+    onCall: metrics.observeCall,
+  });
+  const cipher = new TokenCipher(config.tokenKeys);
+  const csrf = createCsrf({
+    secrets: config.sessionSecrets,
+    cookieName: config.secure ? '__Host-ipernity-connect.csrf' : 'ipernity-connect.csrf',
+    secure: config.secure,
+    origin: config.publicUrl.origin,
+  });
+  const render = createRenderer({ appName: config.ipernity.appName, sandbox: config.sandbox, basePath: '', staticPath: STATIC_PATH });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.trustProxy);
+  app.set('query parser', 'simple'); // repeated parameters become arrays, no nested objects
+  app.set('etag', false); // pages are per visitor and never cached
+
+  app.use(createHealthRouter({ storeReady: sessions.ping, metrics: config.metrics.enabled ? metrics : undefined, metricsToken: config.metrics.token }));
+  app.use(createHttpLogger(logger));
+
+  const authorizeOrigin = new URL(config.ipernity.authorizeUrl).origin;
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        useDefaults: false,
+        directives: {
+          defaultSrc: ["'self'"],
+          scriptSrc: ["'self'"],
+          styleSrc: ["'self'"],
+          imgSrc: ["'self'", 'data:'],
+          objectSrc: ["'none'"],
+          baseUri: ["'none'"],
+          frameAncestors: ["'none'"],
+          // the form to /connect is answered with a redirect to ipernity: it must be allowed as a form target
+          formAction: ["'self'", authorizeOrigin],
+          ...(config.secure ? { upgradeInsecureRequests: [] } : {}),
+        },
+      },
+      referrerPolicy: { policy: 'no-referrer' }, // the callback's URL holds the frob
+      strictTransportSecurity: config.secure ? { maxAge: 31_536_000 } : false,
+    }),
+  );
+
+  app.use(STATIC_PATH, express.static(STATIC_DIR, { maxAge: '1h', fallthrough: false, index: false }));
+
+  // Flows start on PUBLIC_URL's host, so the cookie set before the flow is the one the callback gets back.
+  app.use(function canonicalHost(req: Request, res: Response, next: NextFunction) {
+    if ((req.method === 'GET' || req.method === 'HEAD') && req.hostname !== config.publicUrl.hostname) {
+      const target = req.originalUrl.startsWith('/') && !req.originalUrl.startsWith('//') ? req.originalUrl : '/';
+      res.redirect(308, config.publicUrl.origin + target);
+      return;
+    }
+    next();
+  });
+
+  let simulator: Simulator | undefined;
+  if (config.sandbox) {
+    simulator = createSimulator({
+      apps: [
+        {
+          apiKey: config.ipernity.apiKey,
+          apiSecret: config.ipernity.apiSecret,
+          name: config.ipernity.appName,
+          callbackUrl: config.ipernity.mode === 'web' ? new URL('/connect/callback', config.publicUrl).toString() : undefined,
+        },
+      ],
+      users: [DEFAULT_USER],
+    });
+    app.use(SANDBOX_PATH, simulator.router);
+  }
+
+  const flowLimit = config.rateLimitPerMinute > 0
+    ? rateLimit({
+        windowMs: 60_000,
+        limit: config.rateLimitPerMinute,
+        standardHeaders: 'draft-8',
+        legacyHeaders: false,
+        passOnStoreError: true, // a Redis outage must not also lock visitors out; sessions answer 503 anyway
+        store: sessions.redis
+          ? new RateLimitRedisStore({ prefix: `${config.session.redisKeyPrefix}rl:`, sendCommand: (...args: string[]) => (sessions.redis as NonNullable<typeof sessions.redis>).sendCommand(args) })
+          : undefined,
+        handler(_req, _res, next) {
+          next(new WebError(WebErrorCodes.RATE_LIMITED, 429, 'too many connection attempts'));
+        },
+      })
+    : undefined;
+
+  const tokenCheck = tokenCheckOptions(client, cipher, config.tokenCheckIntervalMs, metrics, logger);
+  app.use(createHomeRouter({ session: sessions.optional, csrf, render, tokenCheck, logger }));
+  app.use(
+    createConnectRouter({
+      client,
+      ipernity: config.ipernity,
+      cipher,
+      sessions,
+      csrf,
+      render,
+      basePath: '',
+      tokenCheckIntervalMs: config.tokenCheckIntervalMs,
+      countdownSeconds: config.countdownSeconds,
+      logger,
+      metrics,
+      rateLimit: flowLimit,
+    }),
+  );
+  app.use(notFound);
+  app.use(createErrorHandler({ render, csrf, logger, appName: config.ipernity.appName }));
+
+  return {
+    app,
+    config,
+    logger,
+    sessions,
+    client,
+    metrics,
+    simulator,
+    requirePermission: createPermissionGuard({ session: sessions.optional, basePath: '' }),
+    async close() {
+      await Promise.allSettled([sessions.close(), client.close()]);
+    },
+  };
+}

@@ -1,0 +1,323 @@
+import { randomBytes } from 'node:crypto';
+import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
+import type { Logger } from 'pino';
+import {
+  buildAuthorizeUrl,
+  grantedItems,
+  IpernityApiError,
+  isFrob,
+  parseFrob,
+  parsePermissionQuery,
+  satisfies,
+  toParams,
+  union,
+  type IpernityClient,
+  type RequestedPermissions,
+  type ValidatedFrob,
+} from '../ipernity';
+import { ATTEMPT_TTL_MS, type AuthMode } from '../config';
+import type { Csrf } from './csrf';
+import { WebError, WebErrorCodes } from './errors';
+import type { Metrics } from './metrics';
+import type { Renderer } from './render';
+import { safeReturnTo } from './return-to';
+import type { PendingAttempt } from './session-data';
+import { markActive, regenerateSession, saveSession } from './sessions';
+import type { TokenCipher } from './token-cipher';
+import { refreshConnection, viewOf, type TokenCheckOptions } from './connection';
+import { languageOf } from './i18n';
+
+/** Attempts kept per browser (several tabs may each start one). */
+const MAX_ATTEMPTS = 5;
+
+export interface ConnectRouterOptions {
+  client: IpernityClient;
+  ipernity: {
+    apiKey: string;
+    apiSecret: string;
+    authorizeUrl: string;
+    mode: AuthMode;
+    /** Asked for when the warning page's link names no permission. */
+    permissions: RequestedPermissions;
+    /** The application's name, as the pages say it. */
+    appName: string;
+  };
+  cipher: TokenCipher;
+  sessions: { required: RequestHandler; optional: RequestHandler };
+  csrf: Csrf;
+  render: Renderer;
+  /** Where the router is mounted, for the links and forms it renders (`''` at the root). */
+  basePath: string;
+  tokenCheckIntervalMs: number;
+  countdownSeconds: number;
+  logger: Logger;
+  metrics?: Metrics;
+  /** Applied to the routes that start or finish a flow. */
+  rateLimit?: RequestHandler;
+}
+
+/** A single string from a query or form value; repeated or missing gives undefined. */
+function single(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+function liveAttempts(attempts: readonly PendingAttempt[] | undefined, now = Date.now()): PendingAttempt[] {
+  return (attempts ?? []).filter((attempt) => now - attempt.startedAt <= ATTEMPT_TTL_MS);
+}
+
+/** Express 5 hands rejected promises to the error handler; this names the function for stack traces. */
+type AsyncHandler = (req: Request, res: Response, next: NextFunction) => Promise<void>;
+
+/** Answers 405 with an `Allow` header for a path that exists under other methods. */
+export function methodNotAllowed(allow: string[]): RequestHandler {
+  return function methodNotAllowedHandler(_req, _res, next) {
+    next(new WebError(WebErrorCodes.METHOD_NOT_ALLOWED, 405, 'method not allowed', { allow }));
+  };
+}
+
+/** Logs one flow event (never a token or a frob) with the request's logger. */
+export function flowEvent(req: Request, fallback: Logger, event: string, fields: Record<string, unknown> = {}, message = event): void {
+  const logger: Logger = (req as Request & { log?: Logger }).log ?? fallback;
+  logger.info({ event, ...fields }, message);
+}
+
+/**
+ * The connect flow as an Express router: the warning page, the signed
+ * redirect, the callback, the desktop "Complete authorization" step,
+ * disconnection and the connection's JSON view.
+ */
+export function createConnectRouter(options: ConnectRouterOptions): Router {
+  const { client, cipher, csrf, render, sessions, basePath, metrics, logger } = options;
+  const mode = options.ipernity.mode;
+  const router = express.Router();
+  const form = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 32 });
+  const rateLimit: RequestHandler = options.rateLimit ?? ((_req, _res, next) => next());
+  const tokenCheck = tokenCheckOptions(client, cipher, options.tokenCheckIntervalMs, metrics, logger);
+
+  const authorizeLink = (permissions: RequestedPermissions, frob?: ValidatedFrob): string =>
+    buildAuthorizeUrl({ authorizeUrl: options.ipernity.authorizeUrl, apiKey: options.ipernity.apiKey, apiSecret: options.ipernity.apiSecret, permissions, frob });
+
+  function failed(req: Request, res: Response, error: unknown, attempt: PendingAttempt): never {
+    const code = (error as { code?: string }).code ?? 'INTERNAL';
+    const apiCode = error instanceof IpernityApiError ? error.apiCode : undefined;
+    metrics?.flowsFailed.inc({ reason: apiCode === undefined ? code : `${code}_${apiCode}` });
+    flowEvent(req, logger, 'failed', { code, apiCode }, 'the connection could not be completed');
+    // the error page offers "Try again" with the same request
+    res.locals.retry = { params: Object.entries(toParams(attempt.permissions)), returnTo: attempt.returnTo };
+    throw error;
+  }
+
+  /** Exchanges the frob, then keeps the connection under a new session id. */
+  async function connect(req: Request, res: Response, attempt: PendingAttempt, frob: ValidatedFrob): Promise<void> {
+    let grant;
+    try {
+      grant = await client.getToken(frob);
+    } catch (error) {
+      if (error instanceof IpernityApiError && error.apiCode === 2 && req.session.connection) {
+        // a reload of the callback after success: the frob is spent, the visitor is connected
+        res.redirect(303, safeReturnTo(req.session.connection.returnTo));
+        return;
+      }
+      if (error instanceof IpernityApiError && error.apiCode === 2 && mode === 'desktop' && req.method === 'POST') {
+        // desktop: the visitor pressed "Complete authorization" before authorizing on ipernity
+        renderComplete(req, res, 409, attempt, true);
+        return;
+      }
+      failed(req, res, error, attempt);
+    }
+    const now = Date.now();
+    const others = liveAttempts(req.session.attempts, now).filter((other) => other.nonce !== attempt.nonce);
+    // a new session id at the moment of connecting (session fixation); only what is listed is carried over
+    await regenerateSession(req);
+    req.session.connection = {
+      sealedToken: cipher.encrypt(grant.token),
+      permissions: grant.permissions,
+      user: grant.user,
+      connectedAt: now,
+      checkedAt: now,
+      returnTo: attempt.returnTo,
+    };
+    if (others.length) req.session.attempts = others;
+    markActive(req);
+    await saveSession(req);
+    metrics?.flowsCompleted.inc();
+    flowEvent(req, logger, 'connected', { userId: grant.user.userId, permissions: grant.permissions, mode }, 'ipernity account connected');
+    res.redirect(303, attempt.returnTo);
+  }
+
+  function renderComplete(req: Request, res: Response, status: number, attempt: PendingAttempt, notYet = false): void {
+    const frob = attempt.frob;
+    render(req, res, status, 'complete', {
+      title: languageOf(req).t('complete.title'),
+      authorizeUrl: frob && isFrob(frob) ? authorizeLink(attempt.permissions, frob) : '',
+      attempt: attempt.nonce,
+      csrfToken: csrf.token(req, res),
+      notYet,
+    });
+  }
+
+  /** The attempt a desktop form or page names, or the error that says why there is none. */
+  function desktopAttempt(req: Request, nonce: string | undefined): PendingAttempt {
+    const attempts = req.session?.attempts ?? [];
+    const live = liveAttempts(attempts).find((attempt) => attempt.nonce === nonce && attempt.frob);
+    if (live) return live;
+    if (attempts.some((attempt) => attempt.nonce === nonce)) {
+      throw new WebError(WebErrorCodes.ATTEMPT_EXPIRED, 400, 'the connection attempt has expired');
+    }
+    throw new WebError(WebErrorCodes.ATTEMPT_MISSING, 400, 'no connection attempt is pending in this browser');
+  }
+
+  // The warning page: where the visitor is going, what is asked, Continue or Cancel.
+  router.get('/connect', sessions.optional, function warningPage(req, res) {
+    const query = req.query as Record<string, unknown>;
+    const requested = parsePermissionQuery(query) ?? options.ipernity.permissions;
+    const returnTo = safeReturnTo(single(query.return_to));
+    const connection = req.session?.connection;
+    render(req, res, 200, 'connect', {
+      title: languageOf(req).t('connect.title'),
+      requestedItems: grantedItems(requested),
+      grantedItems: connection ? grantedItems(connection.permissions) : undefined,
+      nothingNew: connection ? satisfies(connection.permissions, requested) : false,
+      requestedParams: Object.entries(toParams(requested)),
+      returnTo,
+      csrfToken: csrf.token(req, res),
+      countdown: options.countdownSeconds,
+    });
+  });
+
+  // Starts a flow: records the attempt, then 303 to ipernity's signed link (desktop: to "Complete authorization").
+  router.post('/connect', rateLimit, form, csrf.verify, sessions.required, async function startFlow(req, res) {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const requested = parsePermissionQuery(body) ?? {};
+    const returnTo = safeReturnTo(single(body.return_to));
+    const connection = req.session.connection;
+    // an upgrade asks for what is granted plus what is new, so no grant is lost
+    const permissions = connection ? union(connection.permissions, requested) : requested;
+    const attempt: PendingAttempt = { nonce: randomBytes(16).toString('base64url'), permissions, returnTo, startedAt: Date.now() };
+    let frob: ValidatedFrob | undefined;
+    if (mode === 'desktop') {
+      try {
+        frob = await client.getFrob();
+      } catch (error) {
+        failed(req, res, error, attempt);
+      }
+      attempt.frob = frob;
+    }
+    req.session.attempts = [...liveAttempts(req.session.attempts).slice(-(MAX_ATTEMPTS - 1)), attempt];
+    markActive(req);
+    await saveSession(req);
+    metrics?.flowsStarted.inc({ mode });
+    flowEvent(req, logger, 'flow_started', { mode, permissions }, 'connection flow started');
+    if (frob) res.redirect(303, `${basePath}/connect/complete?attempt=${attempt.nonce}`);
+    else res.redirect(303, authorizeLink(permissions));
+  } satisfies AsyncHandler);
+
+  // ipernity sends the browser back here with a frob; only a browser with a pending attempt is connected.
+  router.get('/connect/callback', rateLimit, sessions.optional, async function callback(req, res) {
+    const query = req.query as Record<string, unknown>;
+    const attempts = req.session?.attempts ?? [];
+    const live = liveAttempts(attempts);
+    if (!Object.prototype.hasOwnProperty.call(query, 'frob') && live.length) {
+      // back from ipernity without a frob: the visitor declined
+      const declined = live[live.length - 1] as PendingAttempt;
+      req.session.attempts = attempts.filter((attempt) => attempt !== declined);
+      await saveSession(req);
+      metrics?.flowsFailed.inc({ reason: 'DENIED' });
+      flowEvent(req, logger, 'denied', {}, 'the visitor declined on ipernity');
+      const { t } = languageOf(req);
+      render(req, res, 200, 'message', { title: t('denied.title'), paragraphs: [t('denied.message')] });
+      return;
+    }
+    const frob = parseFrob(query);
+    if (live.length === 0) {
+      const connection = req.session?.connection;
+      if (connection) {
+        // a reload after success, or a stray link: never exchanged without an attempt
+        res.redirect(303, safeReturnTo(connection.returnTo));
+        return;
+      }
+      if (attempts.length) throw new WebError(WebErrorCodes.ATTEMPT_EXPIRED, 400, 'the connection attempt has expired');
+      throw new WebError(WebErrorCodes.ATTEMPT_MISSING, 400, 'no connection attempt is pending in this browser');
+    }
+    let attempt: PendingAttempt | undefined;
+    if (mode === 'desktop') {
+      attempt = live.find((candidate) => candidate.frob === frob);
+      if (!attempt) throw new WebError(WebErrorCodes.FROB_MISMATCH, 400, 'the frob is not the one this browser asked for');
+    } else {
+      attempt = live[live.length - 1] as PendingAttempt;
+    }
+    await connect(req, res, attempt, frob);
+  } satisfies AsyncHandler);
+
+  // Desktop mode: the page that links to ipernity and offers "Complete authorization".
+  router.get('/connect/complete', sessions.optional, function completePage(req, res) {
+    renderComplete(req, res, 200, desktopAttempt(req, single((req.query as Record<string, unknown>).attempt)));
+  });
+
+  // Desktop mode: exchanges the attempt's frob once the visitor says they authorized.
+  router.post('/connect/complete', rateLimit, form, csrf.verify, sessions.required, async function complete(req, res) {
+    const attempt = desktopAttempt(req, single((req.body as Record<string, unknown> | undefined)?.attempt));
+    await connect(req, res, attempt, attempt.frob as ValidatedFrob);
+  } satisfies AsyncHandler);
+
+  // Forgets the connection in this browser and says how to revoke it on ipernity.
+  router.post('/disconnect', form, csrf.verify, sessions.required, async function disconnect(req, res) {
+    const connection = req.session.connection;
+    if (connection || req.session.attempts) {
+      delete req.session.connection;
+      delete req.session.attempts;
+      await saveSession(req);
+    }
+    if (connection) flowEvent(req, logger, 'disconnected', { userId: connection.user.userId }, 'ipernity account disconnected');
+    const { t } = languageOf(req);
+    const app = options.ipernity.appName;
+    render(req, res, 200, 'message', {
+      title: t('disconnected.title'),
+      paragraphs: [t('disconnected.message', { app }), t('disconnected.revoke', { app })],
+    });
+  } satisfies AsyncHandler);
+
+  // The connection as JSON for the site's own front end; `?check=1` asks ipernity now.
+  router.get('/connection', sessions.optional, async function connectionJson(req, res) {
+    res.locals.json = true;
+    res.set('Cache-Control', 'no-store');
+    const force = (req.query as Record<string, unknown>).check === '1';
+    const hadConnection = Boolean(req.session?.connection);
+    const connection = await refreshConnection(req, tokenCheck, force, logger);
+    if (hadConnection && !connection) {
+      delete req.session.notice;
+      res.json({ connected: false, reason: 'revoked' });
+      return;
+    }
+    if (!connection) {
+      res.json({ connected: false });
+      return;
+    }
+    res.json({ connected: true, ...viewOf(connection) });
+  } satisfies AsyncHandler);
+
+  for (const [path, allow] of [
+    ['/connect', ['GET', 'HEAD', 'POST']],
+    ['/connect/callback', ['GET', 'HEAD']],
+    ['/connect/complete', ['GET', 'HEAD', 'POST']],
+    ['/disconnect', ['POST']],
+    ['/connection', ['GET', 'HEAD']],
+  ] as const) {
+    router.all(path, methodNotAllowed([...allow]));
+  }
+
+  return router;
+}
+
+/** The token-check settings the home page, the guard and the router share. */
+export function tokenCheckOptions(client: IpernityClient, cipher: TokenCipher, intervalMs: number, metrics: Metrics | undefined, logger: Logger): TokenCheckOptions {
+  return {
+    client,
+    cipher,
+    intervalMs,
+    onRevoked(req, reason) {
+      metrics?.tokensRevoked.inc();
+      flowEvent(req, logger, 'token_revoked', { reason }, 'the stored ipernity connection is no longer valid');
+    },
+  };
+}

@@ -1,0 +1,88 @@
+import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
+import type { Logger } from 'pino';
+import { ErrorCodes, IpernityApiError, IpernityError, InputError } from '../ipernity';
+import { CsrfError, type Csrf } from './csrf';
+import { WebError, WebErrorCodes } from './errors';
+import type { Renderer } from './render';
+import { languageOf, type MessageKey } from './i18n';
+
+/** How an error reaches the visitor: status, the stable code, the page's message key. */
+interface Answer {
+  status: number;
+  code: string;
+  page: string;
+  values?: Record<string, string | number>;
+  retry?: boolean;
+  allow?: string[];
+}
+
+function answerFor(error: unknown): Answer {
+  if (error instanceof InputError) {
+    return { status: 400, code: error.code, page: error.code, values: { parameter: error.parameter } };
+  }
+  if (error instanceof IpernityApiError) {
+    if (error.apiCode === 2) return { status: 502, code: error.code, page: 'FROB_USED', retry: true };
+    return { status: 502, code: error.code, page: 'IPERNITY_REFUSED', values: { apiCode: error.apiCode }, retry: true };
+  }
+  if (error instanceof IpernityError) {
+    const page = error.code === ErrorCodes.UPSTREAM_TIMEOUT ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_UNAVAILABLE';
+    return { status: error.status, code: error.code, page, retry: true };
+  }
+  if (error instanceof WebError) return { status: error.status, code: error.code, page: error.code, allow: error.extra.allow };
+  if (error instanceof CsrfError) return { status: 403, code: error.code, page: error.code };
+  const status = (error as { status?: unknown }).status;
+  const type = (error as { type?: unknown }).type;
+  if (type === 'entity.too.large' || type === 'parameters.too.many') return { status: 413, code: 'PAYLOAD_TOO_LARGE', page: 'PAYLOAD_TOO_LARGE' };
+  if (error instanceof URIError || (typeof status === 'number' && status >= 400 && status < 500)) {
+    return { status: 400, code: 'BAD_REQUEST', page: 'BAD_REQUEST' };
+  }
+  return { status: 500, code: 'INTERNAL', page: 'INTERNAL' };
+}
+
+export interface ErrorHandlerOptions {
+  render: Renderer;
+  csrf: Csrf;
+  logger: Logger;
+  appName: string;
+}
+
+/** Renders what went wrong: a page in the visitor's language (or JSON for JSON routes), never a stack trace. */
+export function createErrorHandler(options: ErrorHandlerOptions): ErrorRequestHandler {
+  return function errorHandler(error: unknown, req: Request, res: Response, next) {
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    const answer = answerFor(error);
+    const log: Logger = (req as Request & { log?: Logger }).log ?? options.logger;
+    if (answer.status >= 500) {
+      log.error({ event: 'request_failed', code: answer.code, err: { type: (error as Error)?.name, message: (error as Error)?.message } }, 'request failed');
+    }
+    if (answer.allow) res.set('Allow', answer.allow.join(', '));
+    res.set('Cache-Control', 'no-store');
+    if (res.locals.json) {
+      res.status(answer.status).json({ error: { code: answer.code, status: answer.status } });
+      return;
+    }
+    const { t } = languageOf(req);
+    const values = { app: options.appName, ...answer.values };
+    const retry = answer.retry ? (res.locals.retry as { params: [string, string][]; returnTo: string } | undefined) : undefined;
+    try {
+      options.render(req, res, answer.status, 'error', {
+        title: t(`error.${answer.page}.title` as MessageKey),
+        message: t(`error.${answer.page}.message` as MessageKey, values),
+        code: answer.code,
+        retry,
+        csrfToken: retry ? options.csrf.token(req, res) : undefined,
+      });
+    } catch (renderError) {
+      log.error({ event: 'render_failed', err: { message: (renderError as Error).message } }, 'error page failed to render');
+      res.status(answer.status).type('text').send(`${answer.status} ${answer.code}\n`);
+    }
+  };
+}
+
+/** The 404 for every path no router answered. */
+export const notFound: RequestHandler = function notFound(_req, _res, next) {
+  next(new WebError(WebErrorCodes.NOT_FOUND, 404, 'no such page'));
+};

@@ -1,0 +1,33 @@
+/** Stable codes of the errors the web layer answers with (beyond the protocol's own). */
+export const WebErrorCodes = {
+  NOT_FOUND: 'NOT_FOUND',
+  METHOD_NOT_ALLOWED: 'METHOD_NOT_ALLOWED',
+  ATTEMPT_MISSING: 'ATTEMPT_MISSING',
+  ATTEMPT_EXPIRED: 'ATTEMPT_EXPIRED',
+  FROB_MISMATCH: 'FROB_MISMATCH',
+  NOT_AUTHORIZED_YET: 'NOT_AUTHORIZED_YET',
+  SESSION_STORE_UNAVAILABLE: 'SESSION_STORE_UNAVAILABLE',
+  RATE_LIMITED: 'RATE_LIMITED',
+  NOT_CONNECTED: 'NOT_CONNECTED',
+} as const;
+
+export type WebErrorCode = (typeof WebErrorCodes)[keyof typeof WebErrorCodes];
+
+/** An error a visitor sees as a page (or JSON), with its HTTP status. */
+export class WebError extends Error {
+  override readonly name = 'WebError';
+  constructor(
+    readonly code: WebErrorCode,
+    readonly status: number,
+    message: string,
+    readonly extra: { allow?: string[]; retry?: boolean } = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** The session store could not be read or written (Redis down, disk full). */
+export function storeUnavailable(cause: unknown): WebError {
+  return new WebError(WebErrorCodes.SESSION_STORE_UNAVAILABLE, 503, 'the session store is unavailable', {}, { cause });
+}

@@ -1,0 +1,48 @@
+import express, { type RequestHandler, type Router } from 'express';
+import type { Logger } from 'pino';
+import { grantedItems, LEVELS, MAX_LEVEL, PERMISSION_ITEMS, rank } from '../ipernity';
+import { ATTEMPT_TTL_MS } from '../config';
+import type { Csrf } from './csrf';
+import type { Renderer } from './render';
+import { refreshConnection, type TokenCheckOptions } from './connection';
+import { methodNotAllowed } from './connect-router';
+import { languageOf } from './i18n';
+
+export interface HomeRouterOptions {
+  session: RequestHandler;
+  csrf: Csrf;
+  render: Renderer;
+  tokenCheck: TokenCheckOptions;
+  logger: Logger;
+}
+
+/** The home page: "Connect ipernity", or who is connected with what, "Request more permissions" and "Disconnect". */
+export function createHomeRouter(options: HomeRouterOptions): Router {
+  const router = express.Router();
+
+  router.get('/', options.session, async function home(req, res) {
+    const connection = await refreshConnection(req, options.tokenCheck, false, options.logger);
+    const notice = req.session?.notice;
+    if (notice) delete req.session.notice;
+    const now = Date.now();
+    const pending = (req.session?.attempts ?? []).filter((attempt) => attempt.frob && now - attempt.startedAt <= ATTEMPT_TTL_MS).pop();
+    const { lang, t } = languageOf(req);
+    const have = (connection?.permissions ?? {}) as Record<string, string | undefined>;
+    options.render(req, res, 200, 'home', {
+      title: connection ? t('home.connected.title') : t('home.title'),
+      notice,
+      pendingAttempt: connection ? undefined : pending?.nonce,
+      connection,
+      grantedItems: connection ? grantedItems(connection.permissions) : [],
+      connectedSince: connection ? new Intl.DateTimeFormat(lang, { dateStyle: 'long', timeStyle: 'short' }).format(connection.connectedAt) : '',
+      upgradeChoices: PERMISSION_ITEMS.map((item) => ({
+        item,
+        levels: LEVELS.filter((level) => rank(level) <= rank(MAX_LEVEL[item])),
+        current: have[item] ?? 'none',
+      })),
+      csrfToken: connection ? options.csrf.token(req, res) : undefined,
+    });
+  });
+  router.all('/', methodNotAllowed(['GET', 'HEAD']));
+  return router;
+}

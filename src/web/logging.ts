@@ -1,0 +1,85 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import pino, { type Logger } from 'pino';
+import { pinoHttp, type HttpLogger } from 'pino-http';
+
+/** Query parameters whose values never reach a log line. */
+const SECRET_PARAMS = new Set(['frob', 'api_sig', 'auth_token', 'token', 'api_key', '_csrf']);
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The paths pino redacts wherever they appear in a logged object. */
+export const REDACT_PATHS = [
+  'req.headers.cookie',
+  'req.headers.authorization',
+  'res.headers["set-cookie"]',
+  'res.headers.location',
+  'token',
+  'frob',
+  'secret',
+  'apiSecret',
+  'sealedToken',
+  '*.token',
+  '*.frob',
+  '*.secret',
+  '*.apiSecret',
+  '*.sealedToken',
+];
+
+/** The application logger: JSON lines, redacting secrets by path. */
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { service: 'ipernity-connect' },
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 }),
+  );
+}
+
+/** A URL for the logs: the path, with the values of secret parameters replaced. */
+export function loggableUrl(url: string): string {
+  const mark = url.indexOf('?');
+  if (mark === -1) return url;
+  const params = new URLSearchParams(url.slice(mark + 1));
+  for (const name of new Set(params.keys())) {
+    if (SECRET_PARAMS.has(name)) params.set(name, '[redacted]');
+  }
+  return `${url.slice(0, mark)}?${params.toString()}`;
+}
+
+/**
+ * One JSON line per request, with a request id (an incoming `X-Request-Id`
+ * when it is sane, else a new one, echoed back). Only method, path, status
+ * and timing are logged: no headers, so no cookie or Location can leak.
+ */
+export function createHttpLogger(logger: Logger): HttpLogger {
+  return pinoHttp({
+    logger,
+    quietReqLogger: true,
+    genReqId(req: IncomingMessage, res: ServerResponse) {
+      const incoming = req.headers['x-request-id'];
+      const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+      res.setHeader('X-Request-Id', id);
+      return id;
+    },
+    autoLogging: { ignore: (req: IncomingMessage) => req.url === '/healthz' },
+    customLogLevel(_req: IncomingMessage, res: ServerResponse, error?: Error) {
+      if (error || res.statusCode >= 500) return 'error';
+      if (res.statusCode >= 400) return 'warn';
+      return 'info';
+    },
+    serializers: {
+      req(req: { id: unknown; method: string; url: string; raw?: IncomingMessage }) {
+        return { id: req.id, method: req.method, url: loggableUrl(req.raw?.url ?? req.url) };
+      },
+      res(res: { statusCode: number }) {
+        return { statusCode: res.statusCode };
+      },
+      err(error: Error & { code?: string }) {
+        return { type: error.name, code: error.code, message: error.message };
+      },
+    },
+  });
+}

@@ -1,0 +1,37 @@
+import type { GrantedPermissions, IpernityUser, RequestedPermissions } from '../ipernity';
+
+/** A connection attempt this browser started: the callback is honoured only against one of these. */
+export interface PendingAttempt {
+  /** Random id, also used by the desktop "Complete authorization" form. */
+  nonce: string;
+  permissions: RequestedPermissions;
+  returnTo: string;
+  startedAt: number;
+  /** Desktop mode: the frob from `auth.getFrob`, put in the authorization link. */
+  frob?: string;
+}
+
+/** The visitor's ipernity connection as kept in the session (the token sealed). */
+export interface StoredConnection {
+  /** The ipernity token, encrypted with `TokenCipher`; never in clear in a store. */
+  sealedToken: string;
+  permissions: GrantedPermissions;
+  user: IpernityUser;
+  connectedAt: number;
+  checkedAt: number;
+  /** Where the flow that connected went on to: a reload of the callback goes there again. */
+  returnTo?: string;
+}
+
+declare module 'express-session' {
+  interface SessionData {
+    connection?: StoredConnection;
+    attempts?: PendingAttempt[];
+    /** Shown once on the home page. */
+    notice?: 'revoked';
+    /** When something was first kept for this visitor (absolute lifetime). */
+    createdAt?: number;
+    /** Last activity, refreshed coarsely (idle timeout). */
+    seenAt?: number;
+  }
+}

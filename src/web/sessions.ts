@@ -1,0 +1,186 @@
+import path from 'node:path';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import session, { type Store } from 'express-session';
+import { RedisStore } from 'connect-redis';
+import { createClient, type RedisClientType } from 'redis';
+import type { Logger } from 'pino';
+import type { Config } from '../config';
+import { SqliteSessionStore } from './sqlite-store';
+import { storeUnavailable } from './errors';
+import './session-data';
+
+/** Longest wait for Redis to answer a readiness ping. */
+const PING_TIMEOUT_MS = 1000;
+
+export interface SessionStack {
+  store: Store;
+  cookieName: string;
+  /** Loads the visitor's session, creating an empty one when there is none (nothing is written until it changes). */
+  required: RequestHandler;
+  /** Loads the session only when the browser sends a session cookie; otherwise `req.session` stays undefined. */
+  optional: RequestHandler;
+  /** The Redis client, when sessions live in Redis (shared with the rate limiter). */
+  redis?: RedisClientType;
+  /** True when the store answers. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** Creates the Redis client: no offline queue (fail fast while Redis is down), bounded reconnect delay. */
+export function createRedisClient(url: string, logger: Logger): RedisClientType {
+  let lastComplaint = 0;
+  const client = createClient({
+    url,
+    disableOfflineQueue: true,
+    socket: {
+      connectTimeout: 2000,
+      // keep retrying for ever, at most every 2 s, so the server recovers by itself when Redis returns
+      reconnectStrategy: (retries: number) => Math.min(50 * 2 ** Math.min(retries, 6), 2000),
+    },
+  }) as RedisClientType;
+  client.on('error', (error: Error) => {
+    const now = Date.now();
+    if (now - lastComplaint > 10_000) {
+      lastComplaint = now;
+      logger.warn({ event: 'redis_error', err: { message: error.message } }, 'Redis is unavailable');
+    }
+  });
+  client.on('ready', () => logger.info({ event: 'redis_ready' }, 'Redis connection ready'));
+  return client;
+}
+
+/**
+ * The session middleware and its store, chosen by `SESSION_STORE`. Each
+ * express-session flag is set on purpose; see the comments beside them.
+ */
+export function createSessionStack(config: Config, logger: Logger, options: { store?: Store } = {}): SessionStack {
+  let store: Store;
+  let redis: RedisClientType | undefined;
+  let ping: () => Promise<boolean>;
+  let close: () => Promise<void>;
+
+  if (options.store) {
+    store = options.store;
+    ping = async () => true;
+    close = async () => undefined;
+  } else if (config.session.store === 'redis') {
+    redis = createRedisClient(config.session.redisUrl as string, logger);
+    redis.connect().catch((error: Error) => logger.warn({ event: 'redis_error', err: { message: error.message } }, 'Redis connection failed'));
+    const client = redis;
+    // the idle timeout is enforced by `seenAt` below, so a read never needs a TTL refresh round trip
+    store = new RedisStore({ client, prefix: config.session.redisKeyPrefix, disableTouch: true });
+    ping = async () => {
+      if (!client.isReady) return false;
+      try {
+        const answer = await Promise.race([client.ping(), new Promise((resolve) => setTimeout(resolve, PING_TIMEOUT_MS, 'timeout').unref())]);
+        return answer === 'PONG';
+      } catch {
+        return false;
+      }
+    };
+    close = async () => {
+      if (client.isOpen) await client.close().catch(() => client.destroy());
+    };
+  } else if (config.session.store === 'sqlite') {
+    const sqlite = new SqliteSessionStore({ file: path.join(config.session.dataDir, 'sessions.sqlite'), defaultTtlMs: config.session.idleTimeoutMs });
+    store = sqlite;
+    ping = async () => {
+      try {
+        return sqlite.ping();
+      } catch {
+        return false;
+      }
+    };
+    close = async () => sqlite.close();
+  } else {
+    store = new session.MemoryStore();
+    ping = async () => true;
+    close = async () => undefined;
+  }
+
+  const cookieName = config.secure ? '__Host-ipernity-connect.sid' : 'ipernity-connect.sid';
+  const middleware = session({
+    name: cookieName,
+    secret: config.sessionSecrets, // newest first: signs with the first, accepts all
+    store,
+    resave: false, // write only sessions that changed
+    saveUninitialized: false, // no session for visitors who start nothing
+    rolling: false, // the cookie is re-sent when the session changes, which `seenAt` makes happen on activity
+    unset: 'destroy',
+    cookie: {
+      httpOnly: true,
+      sameSite: 'lax', // not strict: the callback is a top-level navigation from ipernity
+      secure: config.secure,
+      path: '/',
+      maxAge: config.session.idleTimeoutMs,
+    },
+  });
+
+  const enforceLifetime = lifetimeEnforcer(config.session.idleTimeoutMs, config.session.maxAgeMs);
+
+  function required(req: Request, res: Response, next: NextFunction): void {
+    middleware(req, res, (error?: unknown) => {
+      if (error) {
+        next(storeUnavailable(error));
+        return;
+      }
+      enforceLifetime(req, next);
+    });
+  }
+
+  function optional(req: Request, res: Response, next: NextFunction): void {
+    const cookies = req.headers.cookie;
+    if (!cookies || !cookies.includes(cookieName)) {
+      next();
+      return;
+    }
+    required(req, res, next);
+  }
+
+  return { store, cookieName, required, optional, redis, ping, close };
+}
+
+/**
+ * Idle timeout and absolute lifetime, checked on each request. `seenAt` is
+ * refreshed at most every few minutes, so an active visitor's session is
+ * written (and its store TTL extended) rarely rather than on every request.
+ */
+function lifetimeEnforcer(idleTimeoutMs: number, maxAgeMs: number): (req: Request, next: NextFunction) => void {
+  const refreshEveryMs = Math.min(idleTimeoutMs / 4, 15 * 60 * 1000);
+  return function enforceLifetime(req, next) {
+    const data = req.session;
+    if (!data || data.createdAt === undefined) {
+      next();
+      return;
+    }
+    const now = Date.now();
+    const seenAt = data.seenAt ?? data.createdAt;
+    if (now - data.createdAt > maxAgeMs || now - seenAt > idleTimeoutMs) {
+      req.session.regenerate((error) => next(error ? storeUnavailable(error) : undefined));
+      return;
+    }
+    if (now - seenAt > refreshEveryMs) data.seenAt = now;
+    next();
+  };
+}
+
+/** Marks the session as holding something worth keeping (starts its lifetimes). */
+export function markActive(req: Request): void {
+  const now = Date.now();
+  req.session.createdAt ??= now;
+  req.session.seenAt = now;
+}
+
+/** `req.session.save` as a promise; a failure is a store outage. */
+export function saveSession(req: Request): Promise<void> {
+  return new Promise((resolve, reject) => {
+    req.session.save((error) => (error ? reject(storeUnavailable(error)) : resolve()));
+  });
+}
+
+/** `req.session.regenerate` as a promise (a new id, an empty session). */
+export function regenerateSession(req: Request): Promise<void> {
+  return new Promise((resolve, reject) => {
+    req.session.regenerate((error) => (error ? reject(storeUnavailable(error)) : resolve()));
+  });
+}
