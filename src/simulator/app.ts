@@ -195,7 +195,7 @@ export function createSimulator(options: SimulatorOptions): Simulator {
   router.all('/api/:method/:format', express.urlencoded({ extended: false, limit: '16kb' }), async function apiCall(req: Request, res: Response) {
     const method = String(req.params.method);
     const fault = faults.take(method);
-    if (fault?.delayMs) await sleep(fault.delayMs);
+    if (fault?.delayMs) await sleep(fault.delayMs, undefined, { ref: false });
     if (fault?.drop) {
       req.socket.destroy();
       return;

@@ -63,7 +63,7 @@ export class SimulatorState {
     readonly openUsers: boolean,
   ) {
     for (const app of apps) this.apps.set(app.apiKey, app);
-    for (const user of users) this.users.set(user.userId, user);
+    for (const user of users) this.users.set(user.userId, { ...user });
   }
 
   /** A user by id; with `openUsers`, an unknown numeric id becomes a new account. */

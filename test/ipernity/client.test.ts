@@ -1,0 +1,154 @@
+import http from 'node:http';
+import request from 'supertest';
+import { IpernityClient } from '../../src/ipernity/client';
+import { ErrorCodes, IpernityApiError, IpernityError } from '../../src/ipernity/errors';
+import { parseFrob } from '../../src/ipernity/frob';
+import { sign } from '../../src/ipernity/signature';
+import { listen, startSimulator, API_KEY, API_SECRET, type RunningSimulator } from '../support/harness';
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof IpernityError) return error.code;
+    throw error;
+  }
+  throw new Error('expected the call to fail');
+}
+
+describe('IpernityClient against the simulator', () => {
+  let simulator: RunningSimulator;
+  let client: IpernityClient;
+
+  beforeAll(async () => {
+    simulator = await startSimulator({ callbackUrl: null });
+  });
+  afterAll(async () => {
+    await simulator.close();
+  });
+  beforeEach(() => {
+    client = new IpernityClient({ apiUrl: `${simulator.url}/api`, apiKey: API_KEY, apiSecret: API_SECRET, timeoutMs: 1000 });
+  });
+  afterEach(async () => {
+    simulator.faults.clear();
+    await client.close();
+  });
+
+  async function authorizedFrob(permissions = { perm_doc: 'write' }): Promise<string> {
+    const frob = await client.getFrob();
+    const link = { api_key: API_KEY, frob, ...permissions };
+    await request(simulator.url)
+      .post('/apps/authorize')
+      .type('form')
+      .send({ ...link, api_sig: sign(link, API_SECRET), decision: 'authorize', user_id: '1234' })
+      .expect(200);
+    return frob;
+  }
+
+  it('walks getFrob, getToken and checkToken', async () => {
+    const frob = await authorizedFrob();
+    const grant = await client.getToken(parseFrob({ frob }));
+    expect(grant.user).toEqual({ userId: '1234', username: 'Superman', realname: 'Kal-El', lang: 'en' });
+    expect(grant.permissions).toMatchObject({ doc: 'write', profile: 'none' });
+    const checked = await client.checkToken(grant.token);
+    expect(checked.user.userId).toBe('1234');
+  });
+
+  it('fails with ipernity code 2 when a frob is used twice', async () => {
+    const frob = parseFrob({ frob: await authorizedFrob() });
+    await client.getToken(frob);
+    const error = await client.getToken(frob).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(IpernityApiError);
+    expect((error as IpernityApiError).apiCode).toBe(2);
+  });
+
+  it('fails with ipernity code 107 for a revoked token', async () => {
+    const grant = await client.getToken(parseFrob({ frob: await authorizedFrob() }));
+    simulator.state.revoke(grant.token);
+    const error = await client.checkToken(grant.token).catch((e: unknown) => e);
+    expect((error as IpernityApiError).apiCode).toBe(107);
+  });
+
+  it('is refused with code 105 when the secret is wrong, and 101 for an unknown key', async () => {
+    const wrongSecret = new IpernityClient({ apiUrl: `${simulator.url}/api`, apiKey: API_KEY, apiSecret: 'wrong', timeoutMs: 1000 });
+    expect(((await wrongSecret.getFrob().catch((e: unknown) => e)) as IpernityApiError).apiCode).toBe(105);
+    await wrongSecret.close();
+    const wrongKey = new IpernityClient({ apiUrl: `${simulator.url}/api`, apiKey: 'nobody', apiSecret: API_SECRET, timeoutMs: 1000 });
+    expect(((await wrongKey.getFrob().catch((e: unknown) => e)) as IpernityApiError).apiCode).toBe(101);
+    await wrongKey.close();
+  });
+
+  it.each([
+    ['HTTP 500', { status: 500 }, ErrorCodes.UPSTREAM_HTTP_STATUS],
+    ['HTTP 503', { status: 503 }, ErrorCodes.UPSTREAM_HTTP_STATUS],
+    ['a body that is not JSON', { notJson: true }, ErrorCodes.UPSTREAM_BAD_RESPONSE],
+    ['a dropped connection', { drop: true }, ErrorCodes.UPSTREAM_NETWORK],
+  ])('turns %s into its typed error', async (_label, fault, code) => {
+    simulator.faults.set(fault);
+    expect(await codeOf(client.getFrob())).toBe(code);
+  });
+
+  it('fails within its timeout when ipernity is slow', async () => {
+    simulator.faults.set({ delayMs: 3000 });
+    const fast = new IpernityClient({ apiUrl: `${simulator.url}/api`, apiKey: API_KEY, apiSecret: API_SECRET, timeoutMs: 200 });
+    const started = Date.now();
+    expect(await codeOf(fast.getFrob())).toBe(ErrorCodes.UPSTREAM_TIMEOUT);
+    expect(Date.now() - started).toBeLessThan(2000);
+    await fast.close();
+  });
+
+  it('reports a refused connection as a network error', async () => {
+    const nowhere = new IpernityClient({ apiUrl: 'http://127.0.0.1:1/api', apiKey: API_KEY, apiSecret: API_SECRET, timeoutMs: 1000 });
+    expect(await codeOf(nowhere.getFrob())).toBe(ErrorCodes.UPSTREAM_NETWORK);
+    await nowhere.close();
+  });
+
+  it('tells its observer about each call without parameters', async () => {
+    const seen: string[] = [];
+    const observed = new IpernityClient({ apiUrl: `${simulator.url}/api`, apiKey: API_KEY, apiSecret: API_SECRET, timeoutMs: 1000, onCall: (method, _ms, outcome) => seen.push(`${method}:${outcome}`) });
+    await observed.getFrob();
+    simulator.faults.set({ status: 503, times: 1 });
+    await observed.getFrob().catch(() => undefined);
+    expect(seen).toEqual(['auth.getFrob:ok', 'auth.getFrob:http_status']);
+    await observed.close();
+  });
+});
+
+describe('IpernityClient reading odd answers', () => {
+  let server: http.Server;
+  let url: string;
+  let body = '';
+
+  beforeAll(async () => {
+    server = http.createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(body);
+    });
+    url = await listen(server);
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  const client = (): IpernityClient => new IpernityClient({ apiUrl: `${url}/api`, apiKey: 'k', apiSecret: 's', timeoutMs: 1000 });
+
+  it.each([
+    ['an error code given as a number', '{"api":{"status":"error","code":112,"message":"quota"}}', ErrorCodes.IPERNITY_API_ERROR],
+    ['no api object', '{"auth":{}}', ErrorCodes.UPSTREAM_BAD_RESPONSE],
+    ['an error without a code', '{"api":{"status":"error"}}', ErrorCodes.UPSTREAM_BAD_RESPONSE],
+    ['a status that is not ok', '{"api":{"status":"fail","code":"500"}}', ErrorCodes.IPERNITY_API_ERROR],
+    ['a JSON array', '[]', ErrorCodes.UPSTREAM_BAD_RESPONSE],
+  ])('reads %s', async (_label, answer, code) => {
+    body = answer;
+    const c = client();
+    expect(await codeOf(c.call('auth.getFrob', {}))).toBe(code);
+    await c.close();
+  });
+
+  it('accepts permissions under "perms" (as checkToken names them in XML)', async () => {
+    body = '{"api":{"status":"ok"},"auth":{"token":"1-a","perms":{"doc":"read"},"user":{"user_id":42,"username":"u","realname":"R","is_pro":"1"}}}';
+    const c = client();
+    const grant = await c.checkToken('1-a');
+    expect(grant.permissions).toEqual({ doc: 'read' });
+    expect(grant.user).toEqual({ userId: '42', username: 'u', realname: 'R', isPro: true });
+    await c.close();
+  });
+});
