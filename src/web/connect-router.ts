@@ -228,7 +228,6 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
       render(req, res, 200, 'message', { title: t('denied.title'), paragraphs: [t('denied.message')] });
       return;
     }
-    const frob = parseFrob(query);
     if (live.length === 0) {
       const connection = req.session?.connection;
       if (connection) {
@@ -239,6 +238,7 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
       if (attempts.length) throw new WebError(WebErrorCodes.ATTEMPT_EXPIRED, 400, 'the connection attempt has expired');
       throw new WebError(WebErrorCodes.ATTEMPT_MISSING, 400, 'no connection attempt is pending in this browser');
     }
+    const frob = parseFrob(query);
     let attempt: PendingAttempt | undefined;
     if (mode === 'desktop') {
       attempt = live.find((candidate) => candidate.frob === frob);
