@@ -1,0 +1,161 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { createClient } from 'redis';
+import request from 'supertest';
+import { buildApp, csrfOf, startSimulator, testConfig, walkFlow, authorizeAtSimulator, type RunningSimulator, type TestApp } from '../support/harness';
+import { startRedis, stopRedis } from '../support/redis';
+import type { AppHandle } from '../../src/web/app';
+
+const redisUrl = process.env.TEST_REDIS_URL;
+if (!redisUrl) {
+  const message = 'No redis-server binary and no REDIS_URL: the Redis session-store suite cannot run.';
+  if (process.env.CI) throw new Error(`${message} CI must install Debian's redis-server.`);
+  console.warn(`\n*** SKIPPED: ${message} Install redis-server to run it. ***\n`);
+}
+const describeRedis = redisUrl ? describe : describe.skip;
+
+async function untilReady(handle: AppHandle, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await handle.sessions.ping())) {
+    if (Date.now() > deadline) throw new Error('the session store never became ready');
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+let simulator: RunningSimulator;
+beforeAll(async () => {
+  simulator = await startSimulator();
+});
+afterAll(async () => {
+  await simulator.close();
+});
+
+describe('SESSION_STORE=sqlite', () => {
+  let dataDir: string;
+  let handle: TestApp;
+
+  beforeEach(() => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ipernity-connect-sqlite-'));
+    handle = buildApp(testConfig(simulator.url, { SESSION_STORE: 'sqlite', DATA_DIR: dataDir }));
+  });
+  afterEach(async () => {
+    await handle.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('keeps a connected visitor connected across a restart of the app', async () => {
+    const agent = request.agent(handle.app);
+    await walkFlow(agent, simulator, { query: 'perm_doc=write' });
+    await handle.close();
+    handle = buildApp(testConfig(simulator.url, { SESSION_STORE: 'sqlite', DATA_DIR: dataDir }));
+    const restarted = request.agent(handle.app);
+    restarted.jar.setCookies(agent.jar.getCookies({ domain: '127.0.0.1', path: '/', secure: false, script: false }).toValueString().split('; '));
+    expect((await restarted.get('/connection').expect(200)).body).toMatchObject({ connected: true, permissions: { doc: 'write' } });
+  });
+
+  it('never holds the ipernity token in clear in the database file', async () => {
+    const agent = request.agent(handle.app);
+    await walkFlow(agent, simulator);
+    await handle.close();
+    const db = new Database(path.join(dataDir, 'sessions.sqlite'), { readonly: true });
+    const rows = db.prepare('SELECT data FROM sessions').all() as Array<{ data: string }>;
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    db.close();
+    expect(rows).toHaveLength(1);
+    const raw = rows.map((row) => row.data).join('\n') + fs.readFileSync(path.join(dataDir, 'sessions.sqlite')).toString('latin1');
+    for (const token of simulator.state.issuedTokens()) expect(raw).not.toContain(token);
+    expect(JSON.parse(rows[0]?.data as string).connection.sealedToken).toMatch(/^v1\./);
+    handle = buildApp(testConfig(simulator.url, { SESSION_STORE: 'sqlite', DATA_DIR: dataDir }));
+  });
+
+  it('does not write a session for a visitor who only reads pages', async () => {
+    await request(handle.app).get('/').expect(200);
+    await request(handle.app).get('/connect').expect(200);
+    await request(handle.app).get('/connection').expect(200);
+    const count = await new Promise<number | undefined>((resolve) => handle.sessions.store.length?.((_e, n) => resolve(n)));
+    expect(count).toBe(0);
+  });
+});
+
+describeRedis('SESSION_STORE=redis', () => {
+  const prefix = `test-${process.pid}:`;
+  const env = { SESSION_STORE: 'redis', REDIS_URL: redisUrl as string, REDIS_KEY_PREFIX: prefix };
+  let handles: TestApp[] = [];
+
+  async function app(extra: Record<string, string> = {}): Promise<TestApp> {
+    const handle = buildApp(testConfig(simulator.url, { ...env, ...extra }));
+    handles.push(handle);
+    await untilReady(handle);
+    return handle;
+  }
+
+  afterEach(async () => {
+    await Promise.all(handles.map((h) => h.close()));
+    handles = [];
+  });
+
+  it('keeps a connected visitor connected across a restart, with keys under the configured prefix', async () => {
+    const first = await app();
+    const agent = request.agent(first.app);
+    await walkFlow(agent, simulator, { query: 'perm_blog=read' });
+    await first.close();
+    const second = await app();
+    const cookies = agent.jar.getCookies({ domain: '127.0.0.1', path: '/', secure: false, script: false }).toValueString();
+    expect((await request(second.app).get('/connection').set('Cookie', cookies).expect(200)).body).toMatchObject({ connected: true, permissions: { blog: 'read' } });
+
+    const client = createClient({ url: redisUrl });
+    await client.connect();
+    const keys = await client.keys(`${prefix}*`);
+    expect(keys.length).toBeGreaterThan(0);
+    const values = await Promise.all(keys.filter((key) => !key.includes(':rl:')).map((key) => client.get(key)));
+    const raw = values.join('\n');
+    expect(raw).toContain('sealedToken');
+    for (const token of simulator.state.issuedTokens()) expect(raw).not.toContain(token);
+    const ttl = await client.ttl(keys[0] as string);
+    expect(ttl).toBeGreaterThan(0);
+    await client.close();
+  });
+
+  it('finishes on a second instance a flow started on the first', async () => {
+    const one = await app();
+    const two = await app();
+    const agentOne = request.agent(one.app);
+    const warning = await agentOne.get('/connect');
+    const start = await agentOne.post('/connect').type('form').send({ _csrf: csrfOf(warning.text), perm_doc: 'read' }).expect(303);
+    const callback = await authorizeAtSimulator(simulator, start.headers.location as string);
+    const cookies = agentOne.jar.getCookies({ domain: '127.0.0.1', path: '/', secure: false, script: false }).toValueString();
+    const done = await request(two.app).get(callback.pathname + callback.search).set('Cookie', cookies).expect(303);
+    const sid = ([] as string[]).concat(done.headers['set-cookie'] ?? []).find((c) => c.startsWith('ipernity-connect.sid='))?.split(';')[0] as string;
+    expect((await request(one.app).get('/connection').set('Cookie', sid).expect(200)).body.connected).toBe(true);
+  });
+
+  describe('when Redis goes away', () => {
+    it('answers 503 quickly, reports not ready, and recovers when Redis returns', async () => {
+      const redis = await startRedis();
+      try {
+        const handle = await app({ REDIS_URL: redis.url });
+        const agent = request.agent(handle.app);
+        await walkFlow(agent, simulator);
+        await stopRedis(redis);
+        const started = Date.now();
+        const page = await agent.get('/connect').expect(503);
+        expect(page.text).toContain('SESSION_STORE_UNAVAILABLE');
+        expect(Date.now() - started).toBeLessThan(2000);
+        await request(handle.app).get('/readyz').expect(503);
+        await request(handle.app).get('/healthz').expect(200);
+        const restarted = await startRedis(redis.port, redis.dir);
+        Object.assign(redis, restarted);
+        await untilReady(handle, 10_000);
+        await request(handle.app).get('/readyz').expect(200);
+        // Redis kept nothing on disk in this test, so the visitor starts over and connects again
+        const again = request.agent(handle.app);
+        await walkFlow(again, simulator);
+        expect((await again.get('/connection')).body.connected).toBe(true);
+      } finally {
+        await stopRedis(redis);
+      }
+    });
+  });
+});
