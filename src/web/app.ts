@@ -26,6 +26,8 @@ import type { RequestHandler } from 'express';
 /** Static files (stylesheet, countdown script). */
 export const STATIC_DIR = path.join(__dirname, '..', '..', 'public');
 const STATIC_PATH = '/static';
+/** Longest request target accepted: the flow's own links are far shorter. */
+const MAX_URL_LENGTH = 4096;
 
 export interface AppDeps {
   logger?: Logger;
@@ -106,6 +108,10 @@ export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
       strictTransportSecurity: config.secure ? { maxAge: 31_536_000 } : false,
     }),
   );
+
+  app.use(function limitUrlLength(req: Request, _res: Response, next: NextFunction) {
+    next(req.url.length > MAX_URL_LENGTH ? new WebError(WebErrorCodes.URI_TOO_LONG, 414, 'the address is too long') : undefined);
+  });
 
   app.use(STATIC_PATH, express.static(STATIC_DIR, { maxAge: '1h', fallthrough: false, index: false }));
 

@@ -28,7 +28,10 @@ function answerFor(error: unknown): Answer {
     const page = error.code === ErrorCodes.UPSTREAM_TIMEOUT ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_UNAVAILABLE';
     return { status: error.status, code: error.code, page, retry: true };
   }
-  if (error instanceof WebError) return { status: error.status, code: error.code, page: error.code, allow: error.extra.allow };
+  if (error instanceof WebError) {
+    const page = error.code === WebErrorCodes.URI_TOO_LONG ? 'PAYLOAD_TOO_LARGE' : error.code;
+    return { status: error.status, code: error.code, page, allow: error.extra.allow };
+  }
   if (error instanceof CsrfError) return { status: 403, code: error.code, page: error.code };
   const status = (error as { status?: unknown }).status;
   const type = (error as { type?: unknown }).type;

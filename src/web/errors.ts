@@ -9,6 +9,7 @@ export const WebErrorCodes = {
   SESSION_STORE_UNAVAILABLE: 'SESSION_STORE_UNAVAILABLE',
   RATE_LIMITED: 'RATE_LIMITED',
   NOT_CONNECTED: 'NOT_CONNECTED',
+  URI_TOO_LONG: 'URI_TOO_LONG',
 } as const;
 
 export type WebErrorCode = (typeof WebErrorCodes)[keyof typeof WebErrorCodes];
