@@ -1,0 +1,88 @@
+import type { Browser } from 'playwright-core';
+import { en } from '../../src/web/locales/en';
+import { browserSuite, launchChromium, Visitor } from './support/browser';
+import { ensureBuilt, startStack, type Stack } from './support/stack';
+import { at, clickThrough, decisionButton } from './support/walk';
+
+jest.setTimeout(60_000);
+
+const SUITE = 'countdown';
+const COUNTDOWN_SECONDS = 2;
+
+browserSuite('in a real browser, a warning page with a countdown (CONNECT_COUNTDOWN_SECONDS=2)', () => {
+  let browser: Browser | undefined;
+  let stack: Stack | undefined;
+  let visitor: Visitor | undefined;
+  const site = (): Stack => stack as Stack;
+
+  beforeAll(async () => {
+    ensureBuilt();
+    [browser, stack] = await Promise.all([launchChromium(), startStack(SUITE, { countdownSeconds: COUNTDOWN_SECONDS })]);
+  }, 120_000);
+
+  afterAll(async () => {
+    await Promise.allSettled([browser?.close(), stack?.stop()]);
+  });
+
+  afterEach(async () => {
+    const problems = visitor?.problems ?? [];
+    await visitor?.close();
+    visitor = undefined;
+    // the countdown runs under the page's Content-Security-Policy without being blocked
+    expect(problems).toEqual([]);
+  });
+
+  /** Home → Connect ipernity; answers once the warning page has loaded (the countdown has started). */
+  async function openWarningPage(v: Visitor): Promise<void> {
+    const { page } = v;
+    await page.goto(`${site().appUrl}/`);
+    const [warning] = await Promise.all([
+      page.waitForResponse((response) => new URL(response.url()).pathname === '/connect'),
+      clickThrough(page, page.locator('#connect'), at(site().appUrl, '/connect')),
+    ]);
+    const csp = (await warning.allHeaders())['content-security-policy'] ?? '';
+    expect(csp).toContain("script-src 'self'");
+    // the script is a file of the site's own, not inline
+    expect(await page.locator('script:not([src])').count()).toBe(0);
+    const sources = await Promise.all((await page.locator('script[src]').all()).map((script) => script.getAttribute('src')));
+    expect(sources).toEqual(['/static/countdown.js']);
+  }
+
+  it('shows the countdown and continues to ipernity on its own', async () => {
+    visitor = await Visitor.open(browser as Browser, SUITE);
+    const { page } = visitor;
+    const countdown = page.locator('.countdown');
+
+    await visitor.step('warning page counting down', async () => {
+      await openWarningPage(visitor as Visitor);
+      await countdown.waitFor({ state: 'visible' });
+      expect(await countdown.textContent()).toMatch(/^Continuing to ipernity in [12] seconds\.$/);
+      expect(await countdown.getAttribute('role')).toBe('status');
+      await page.getByRole('button', { name: en['connect.countdown.stop'] }).waitFor({ state: 'visible' });
+    });
+
+    await visitor.step('on ipernity without a click', async () => {
+      await page.waitForURL(at(site().simulatorUrl, '/apps/authorize'), { timeout: (COUNTDOWN_SECONDS + 8) * 1000 });
+      expect(await page.locator('#requested-permissions li').allTextContents()).toEqual(['doc: read', 'profile: read']);
+    });
+
+    await visitor.step('back on the site, connected', async () => {
+      await clickThrough(page, decisionButton(page, 'Authorize'), at(site().appUrl, '/'));
+      expect(await page.locator('#connected-user').textContent()).toBe('Connected as Kal-El (Superman)');
+    });
+  });
+
+  it('stays on the warning page when the visitor presses "Stay on this page"', async () => {
+    visitor = await Visitor.open(browser as Browser, SUITE);
+    const { page } = visitor;
+
+    await visitor.step('countdown stopped', async () => {
+      await openWarningPage(visitor as Visitor);
+      await page.getByRole('button', { name: en['connect.countdown.stop'] }).click();
+      expect(await page.locator('.countdown').isHidden()).toBe(true);
+      await page.waitForTimeout((COUNTDOWN_SECONDS + 1) * 1000);
+      expect(at(site().appUrl, '/connect')(new URL(page.url()))).toBe(true);
+      await page.locator('#continue').waitFor({ state: 'visible' });
+    });
+  });
+});
