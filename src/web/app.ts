@@ -2,7 +2,6 @@ import path from 'node:path';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import { rateLimit } from 'express-rate-limit';
-import { RedisStore as RateLimitRedisStore } from 'rate-limit-redis';
 import type { Store } from 'express-session';
 import type { Logger } from 'pino';
 import { SANDBOX_PATH, type Config } from '../config';
@@ -17,6 +16,7 @@ import { createHealthRouter } from './health-router';
 import { createHomeRouter } from './home-router';
 import { createHttpLogger, createLogger } from './logging';
 import { Metrics } from './metrics';
+import { ReconnectingRedisRateLimitStore } from './rate-limit-store';
 import { createRenderer } from './render';
 import { createSessionStack, type SessionStack } from './sessions';
 import { TokenCipher } from './token-cipher';
@@ -141,6 +141,12 @@ export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
     app.use(SANDBOX_PATH, simulator.router);
   }
 
+  let rateLimitStore: ReconnectingRedisRateLimitStore | undefined;
+  const redis = sessions.redis;
+  if (redis && config.rateLimitPerMinute > 0) {
+    rateLimitStore = new ReconnectingRedisRateLimitStore({ prefix: `${config.session.redisKeyPrefix}rl:`, sendCommand: (...args: string[]) => redis.sendCommand(args) });
+    redis.on('ready', () => rateLimitStore?.loadScripts());
+  }
   const flowLimit = config.rateLimitPerMinute > 0
     ? rateLimit({
         windowMs: 60_000,
@@ -148,9 +154,7 @@ export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
         standardHeaders: 'draft-8',
         legacyHeaders: false,
         passOnStoreError: true, // a Redis outage must not also lock visitors out; sessions answer 503 anyway
-        store: sessions.redis
-          ? new RateLimitRedisStore({ prefix: `${config.session.redisKeyPrefix}rl:`, sendCommand: (...args: string[]) => (sessions.redis as NonNullable<typeof sessions.redis>).sendCommand(args) })
-          : undefined,
+        store: rateLimitStore,
         handler(_req, _res, next) {
           next(new WebError(WebErrorCodes.RATE_LIMITED, 429, 'too many connection attempts'));
         },

@@ -131,6 +131,16 @@ describeRedis('SESSION_STORE=redis', () => {
     expect((await request(one.app).get('/connection').set('Cookie', sid).expect(200)).body.connected).toBe(true);
   });
 
+  it('keeps the flow rate limit in Redis, so it holds across instances', async () => {
+    const limited = { RATE_LIMIT_PER_MINUTE: '2', REDIS_KEY_PREFIX: `${prefix}limit-${Date.now()}:` };
+    const one = await app(limited);
+    const two = await app(limited);
+    await request(one.app).get('/connect/callback').expect(400);
+    await request(two.app).get('/connect/callback').expect(400);
+    await request(one.app).get('/connect/callback').expect(429);
+    await request(two.app).get('/connect/callback').expect(429);
+  });
+
   describe('when Redis goes away', () => {
     it('answers 503 quickly, reports not ready, and recovers when Redis returns', async () => {
       const redis = await startRedis();

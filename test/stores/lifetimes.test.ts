@@ -1,0 +1,94 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import request from 'supertest';
+import { SqliteSessionStore } from '../../src/web/sqlite-store';
+import { buildApp, startSimulator, testConfig, walkFlow, type RunningSimulator, type TestApp } from '../support/harness';
+
+const HOUR = 3600 * 1000;
+
+describe('session lifetimes', () => {
+  let simulator: RunningSimulator;
+  let handle: TestApp;
+
+  beforeAll(async () => {
+    simulator = await startSimulator();
+  });
+  afterAll(async () => {
+    await simulator.close();
+  });
+  beforeEach(() => {
+    handle = buildApp(testConfig(simulator.url, { SESSION_IDLE_TIMEOUT_SECONDS: '3600', SESSION_MAX_AGE_SECONDS: '7200', TOKEN_CHECK_INTERVAL_SECONDS: '86400' }));
+  });
+  afterEach(async () => {
+    jest.restoreAllMocks();
+    await handle.close();
+  });
+
+  function at(offsetMs: number): void {
+    const base = Date.now();
+    jest.restoreAllMocks();
+    jest.spyOn(Date, 'now').mockReturnValue(base + offsetMs);
+  }
+
+  it('ends a session left idle longer than the idle timeout', async () => {
+    const agent = request.agent(handle.app);
+    await walkFlow(agent, simulator);
+    at(HOUR + 60_000);
+    expect((await agent.get('/connection')).body).toEqual({ connected: false });
+  });
+
+  it('keeps an active visitor connected past the idle timeout, but not past the absolute lifetime', async () => {
+    const agent = request.agent(handle.app);
+    await walkFlow(agent, simulator);
+    const start = Date.now();
+    for (const minutes of [40, 80, 115]) {
+      jest.restoreAllMocks();
+      jest.spyOn(Date, 'now').mockReturnValue(start + minutes * 60_000);
+      expect((await agent.get('/connection')).body.connected).toBe(true);
+    }
+    jest.restoreAllMocks();
+    jest.spyOn(Date, 'now').mockReturnValue(start + 121 * 60_000);
+    expect((await agent.get('/connection')).body).toEqual({ connected: false });
+  });
+});
+
+describe('SqliteSessionStore', () => {
+  let dir: string;
+  let store: SqliteSessionStore;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ipernity-connect-store-'));
+    store = new SqliteSessionStore({ file: path.join(dir, 'sessions.sqlite'), defaultTtlMs: HOUR });
+  });
+  afterEach(() => {
+    store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const session = (expires: number) => ({ cookie: { expires: new Date(expires), originalMaxAge: HOUR }, seenAt: 1 }) as never;
+  const get = (sid: string) => new Promise((resolve, reject) => store.get(sid, (error, value) => (error ? reject(error) : resolve(value))));
+
+  it('stores, reads, touches and destroys sessions', async () => {
+    store.set('a', session(Date.now() + HOUR));
+    expect(await get('a')).toMatchObject({ seenAt: 1 });
+    store.touch('a', session(Date.now() - 1));
+    expect(await get('a')).toBeNull();
+    store.set('b', session(Date.now() + HOUR));
+    store.destroy('b');
+    expect(await get('b')).toBeNull();
+  });
+
+  it('sweeps expired sessions', async () => {
+    store.set('old', session(Date.now() - 1000));
+    store.set('new', session(Date.now() + HOUR));
+    expect(store.sweep()).toBe(1);
+    const count = await new Promise((resolve) => store.length((_e, n) => resolve(n)));
+    expect(count).toBe(1);
+  });
+
+  it('hands errors to the callback instead of throwing', async () => {
+    store.close();
+    await expect(get('a')).rejects.toThrow(/not open/);
+    store = new SqliteSessionStore({ file: path.join(dir, 'sessions.sqlite'), defaultTtlMs: HOUR });
+  });
+});
