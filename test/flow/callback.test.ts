@@ -1,6 +1,6 @@
 import request from 'supertest';
 import type TestAgent from 'supertest/lib/agent';
-import { authorizeAtSimulator, buildApp, csrfOf, startSimulator, testConfig, walkFlow, type RunningSimulator, type TestApp } from '../support/harness';
+import { authorizeAtSimulator, csrfOf, useAppAgainstSimulator, walkFlow } from '../support/harness';
 
 const SESSION_COOKIE = 'ipernity-connect.sid';
 
@@ -17,32 +17,16 @@ async function startFlow(agent: TestAgent, body: Record<string, string> = { perm
 }
 
 describe('GET /connect/callback', () => {
-  let simulator: RunningSimulator;
-  let handle: TestApp;
-
-  beforeAll(async () => {
-    simulator = await startSimulator();
-  });
-  afterAll(async () => {
-    await simulator.close();
-  });
-  beforeEach(() => {
-    handle = buildApp(testConfig(simulator.url));
-  });
-  afterEach(async () => {
-    jest.restoreAllMocks();
-    simulator.faults.clear();
-    await handle.close();
-  });
+  const fx = useAppAgainstSimulator();
 
   describe('when no attempt is pending', () => {
     it('answers 400, connects nothing and creates no session, even with a valid frob (login CSRF)', async () => {
       // the attacker's own authorization, replayed into a victim's browser
-      const attacker = request.agent(handle.app);
+      const attacker = request.agent(fx.handle.app);
       const link = await startFlow(attacker);
-      const callback = await authorizeAtSimulator(simulator, link);
+      const callback = await authorizeAtSimulator(fx.simulator, link);
 
-      const victim = request.agent(handle.app);
+      const victim = request.agent(fx.handle.app);
       const answer = await victim.get(callback.pathname + callback.search).expect(400);
       expect(answer.text).toContain('ATTEMPT_MISSING');
       expect(sessionCookie(answer)).toBeUndefined();
@@ -50,16 +34,16 @@ describe('GET /connect/callback', () => {
     });
 
     it('answers 400 when the callback carries no frob either', async () => {
-      const answer = await request(handle.app).get('/connect/callback').expect(400);
+      const answer = await request(fx.handle.app).get('/connect/callback').expect(400);
       expect(answer.text).toContain('ATTEMPT_MISSING');
     });
   });
 
   describe('when the attempt is older than 10 minutes', () => {
     it('answers 400 with its own page and keeps the session', async () => {
-      const agent = request.agent(handle.app);
+      const agent = request.agent(fx.handle.app);
       const link = await startFlow(agent);
-      const callback = await authorizeAtSimulator(simulator, link);
+      const callback = await authorizeAtSimulator(fx.simulator, link);
       const now = Date.now();
       jest.spyOn(Date, 'now').mockReturnValue(now + 11 * 60 * 1000);
       const answer = await agent.get(callback.pathname + callback.search).expect(400);
@@ -74,11 +58,11 @@ describe('GET /connect/callback', () => {
       ['malformed', '?frob=%3Cscript%3E', 'FROB_MALFORMED'],
       ['over-long', `?frob=${'1'.repeat(300)}`, 'FROB_MALFORMED'],
     ])('answers 400 for a %s frob and the pending attempt still works', async (_label, query, code) => {
-      const agent = request.agent(handle.app);
+      const agent = request.agent(fx.handle.app);
       const link = await startFlow(agent);
       const bad = await agent.get(`/connect/callback${query}`).expect(400);
       expect(bad.text).toContain(code);
-      const callback = await authorizeAtSimulator(simulator, link);
+      const callback = await authorizeAtSimulator(fx.simulator, link);
       await agent.get(callback.pathname + callback.search).expect(303);
       expect((await agent.get('/connection')).body.connected).toBe(true);
     });
@@ -86,11 +70,11 @@ describe('GET /connect/callback', () => {
 
   describe('with a valid pending attempt', () => {
     it('regenerates the session id when the visitor connects', async () => {
-      const agent = request.agent(handle.app);
+      const agent = request.agent(fx.handle.app);
       const warning = await agent.get('/connect');
       const start = await agent.post('/connect').type('form').send({ _csrf: csrfOf(warning.text), perm_doc: 'read' }).expect(303);
       const before = sessionCookie(start);
-      const callback = await authorizeAtSimulator(simulator, start.headers.location as string);
+      const callback = await authorizeAtSimulator(fx.simulator, start.headers.location as string);
       const done = await agent.get(callback.pathname + callback.search).expect(303);
       const after = sessionCookie(done);
       expect(before).toBeDefined();
@@ -99,39 +83,39 @@ describe('GET /connect/callback', () => {
     });
 
     it('sends a reload of the callback after success onward', async () => {
-      const agent = request.agent(handle.app);
+      const agent = request.agent(fx.handle.app);
       const warning = await agent.get('/connect?return_to=%2Fgallery');
       const start = await agent.post('/connect').type('form').send({ _csrf: csrfOf(warning.text), perm_doc: 'read', return_to: '/gallery' }).expect(303);
-      const callback = await authorizeAtSimulator(simulator, start.headers.location as string);
+      const callback = await authorizeAtSimulator(fx.simulator, start.headers.location as string);
       await agent.get(callback.pathname + callback.search).expect(303).expect('Location', '/gallery');
       await agent.get(callback.pathname + callback.search).expect(303).expect('Location', '/gallery');
       expect((await agent.get('/connection')).body.connected).toBe(true);
     });
 
     it('ends connected when two tabs started attempts and one callback comes back', async () => {
-      const agent = request.agent(handle.app);
+      const agent = request.agent(fx.handle.app);
       const first = await startFlow(agent, { perm_doc: 'read' });
       await startFlow(agent, { perm_blog: 'read' });
-      const callback = await authorizeAtSimulator(simulator, first);
+      const callback = await authorizeAtSimulator(fx.simulator, first);
       const done = await agent.get(callback.pathname + callback.search);
       expect(done.status).toBe(303);
       expect((await agent.get('/connection')).body).toMatchObject({ connected: true, permissions: { doc: 'read' } });
     });
 
     it('shows a calm page when the visitor denies on ipernity', async () => {
-      const agent = request.agent(handle.app);
+      const agent = request.agent(fx.handle.app);
       const link = await startFlow(agent);
-      const callback = await authorizeAtSimulator(simulator, link, { decision: 'deny' });
+      const callback = await authorizeAtSimulator(fx.simulator, link, { decision: 'deny' });
       const page = await agent.get(callback.pathname + callback.search).expect(200);
       expect(page.text).toContain('Not connected');
       expect(page.text).not.toContain('Error code');
-      expect(handle.logs.events().map((e) => e.event)).toContain('denied');
+      expect(fx.handle.logs.events().map((e) => e.event)).toContain('denied');
     });
 
     it('escapes a real name that contains markup', async () => {
-      simulator.state.users.set('666', { userId: '666', username: 'mallory', realname: '<img src=x onerror=alert(1)>' });
-      const agent = request.agent(handle.app);
-      await walkFlow(agent, simulator, { userId: '666' });
+      fx.simulator.state.users.set('666', { userId: '666', username: 'mallory', realname: '<img src=x onerror=alert(1)>' });
+      const agent = request.agent(fx.handle.app);
+      await walkFlow(agent, fx.simulator, { userId: '666' });
       const home = await agent.get('/').expect(200);
       expect(home.text).toContain('&lt;img src=x onerror=alert(1)&gt;');
       expect(home.text).not.toContain('<img src=x');
@@ -146,28 +130,28 @@ describe('GET /connect/callback', () => {
       ['answers HTML', { notJson: true }, 502, 'UPSTREAM_BAD_RESPONSE'],
       ['drops the connection', { drop: true }, 502, 'UPSTREAM_NETWORK'],
     ])('shows a page with a Try again action when ipernity %s, and keeps the earlier connection', async (_label, fault, status, code) => {
-      handle = buildApp(testConfig(simulator.url, { IPERNITY_TIMEOUT_MS: '300' }));
-      const agent = request.agent(handle.app);
-      await walkFlow(agent, simulator, { query: 'perm_profile=read' });
+      fx.rebuild({ IPERNITY_TIMEOUT_MS: '300' });
+      const agent = request.agent(fx.handle.app);
+      await walkFlow(agent, fx.simulator, { query: 'perm_profile=read' });
       const link = await startFlow(agent, { perm_doc: 'write' });
-      const callback = await authorizeAtSimulator(simulator, link);
-      simulator.faults.set({ ...fault, methods: ['auth.getToken'] });
+      const callback = await authorizeAtSimulator(fx.simulator, link);
+      fx.simulator.faults.set({ ...fault, methods: ['auth.getToken'] });
       const page = await agent.get(callback.pathname + callback.search).expect(status);
       expect(page.text).toContain(code);
       expect(page.text).toContain('id="retry"');
       expect(page.text).toContain('name="perm_doc" value="write"');
-      simulator.faults.clear();
+      fx.simulator.faults.clear();
       expect((await agent.get('/connection')).body).toMatchObject({ connected: true, permissions: { profile: 'read' } });
-      const failed = handle.logs.events().find((e) => e.event === 'failed');
+      const failed = fx.handle.logs.events().find((e) => e.event === 'failed');
       expect(failed).toMatchObject({ code });
     });
 
     it('shows ipernity refusing a used frob as its own error', async () => {
-      const agent = request.agent(handle.app);
+      const agent = request.agent(fx.handle.app);
       const link = await startFlow(agent);
-      const callback = await authorizeAtSimulator(simulator, link);
+      const callback = await authorizeAtSimulator(fx.simulator, link);
       // the frob is spent elsewhere first
-      const other = request.agent(handle.app);
+      const other = request.agent(fx.handle.app);
       await startFlow(other);
       await other.get(callback.pathname + callback.search).expect(303);
       const page = await agent.get(callback.pathname + callback.search).expect(502);

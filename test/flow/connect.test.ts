@@ -1,28 +1,13 @@
 import express from 'express';
 import request from 'supertest';
-import { buildApp, csrfOf, startSimulator, testConfig, walkFlow, authorizeAtSimulator, type RunningSimulator, type TestApp } from '../support/harness';
+import { authorizeAtSimulator, csrfOf, useAppAgainstSimulator, walkFlow } from '../support/harness';
 
 describe('the connect routes', () => {
-  let simulator: RunningSimulator;
-  let handle: TestApp;
-
-  beforeAll(async () => {
-    simulator = await startSimulator();
-  });
-  afterAll(async () => {
-    await simulator.close();
-  });
-  beforeEach(() => {
-    handle = buildApp(testConfig(simulator.url));
-  });
-  afterEach(async () => {
-    jest.restoreAllMocks();
-    await handle.close();
-  });
+  const fx = useAppAgainstSimulator();
 
   describe('GET /connect', () => {
     it('names the application and the default permissions in words, and creates no session', async () => {
-      const page = await request(handle.app).get('/connect').expect(200).expect('Cache-Control', 'no-store');
+      const page = await request(fx.handle.app).get('/connect').expect(200).expect('Cache-Control', 'no-store');
       expect(page.text).toContain('Test Site will now take you to ipernity.com');
       expect(page.text).toContain('see your photos, videos and documents, including private ones');
       expect(page.text).toContain('see your profile');
@@ -32,7 +17,7 @@ describe('the connect routes', () => {
     });
 
     it('describes every level up to the one asked for', async () => {
-      const page = await request(handle.app).get('/connect?perm_doc=delete').expect(200);
+      const page = await request(fx.handle.app).get('/connect?perm_doc=delete').expect(200);
       expect(page.text).toContain('see your photos');
       expect(page.text).toContain('add photos and documents');
       expect(page.text).toContain('delete your photos');
@@ -45,7 +30,7 @@ describe('the connect routes', () => {
       ['a repeated parameter', 'perm_doc=read&perm_doc=write', 'perm_doc'],
       ['an empty level', 'perm_blog=', 'perm_blog'],
     ])('answers 400 naming the parameter for %s', async (_label, query, parameter) => {
-      const page = await request(handle.app).get(`/connect?${query}`).expect(400);
+      const page = await request(fx.handle.app).get(`/connect?${query}`).expect(400);
       expect(page.text).toContain('PERMISSION_INVALID');
       expect(page.text).toContain(parameter);
     });
@@ -61,27 +46,27 @@ describe('the connect routes', () => {
       ['gallery', '/'],
       ['/gallery?album=2#top', '/gallery?album=2#top'],
     ])('keeps return_to %j only when it is a path on the site', async (returnTo, kept) => {
-      const page = await request(handle.app).get(`/connect?return_to=${encodeURIComponent(returnTo)}`).expect(200);
+      const page = await request(fx.handle.app).get(`/connect?return_to=${encodeURIComponent(returnTo)}`).expect(200);
       expect(page.text).toContain(`name="return_to" value="${kept.replace(/&/g, '&amp;')}"`);
     });
   });
 
   describe('POST /connect', () => {
     it('refuses a form without its CSRF token, with a wrong one, or from another site', async () => {
-      const agent = request.agent(handle.app);
+      const agent = request.agent(fx.handle.app);
       const warning = await agent.get('/connect');
       const token = csrfOf(warning.text);
       expect((await agent.post('/connect').type('form').send({ perm_doc: 'read' }).expect(403)).text).toContain('CSRF_INVALID');
       await agent.post('/connect').type('form').send({ _csrf: `${token.slice(0, -2)}AA`, perm_doc: 'read' }).expect(403);
       await agent.post('/connect').set('Origin', 'https://evil.example').type('form').send({ _csrf: token, perm_doc: 'read' }).expect(403);
       // another browser's token does not fit this browser's cookie
-      const other = await request(handle.app).post('/connect').type('form').send({ _csrf: token, perm_doc: 'read' });
+      const other = await request(fx.handle.app).post('/connect').type('form').send({ _csrf: token, perm_doc: 'read' });
       expect(other.status).toBe(403);
       await agent.post('/connect').type('form').send({ _csrf: token, perm_doc: 'read' }).expect(303);
     });
 
     it('answers 400 for a bad permission in the form and stores nothing', async () => {
-      const agent = request.agent(handle.app);
+      const agent = request.agent(fx.handle.app);
       const token = csrfOf((await agent.get('/connect')).text);
       const answer = await agent.post('/connect').type('form').send({ _csrf: token, perm_profile: 'delete' }).expect(400);
       expect(answer.text).toContain('perm_profile');
@@ -90,24 +75,24 @@ describe('the connect routes', () => {
     });
 
     it('sends the visitor to the signed link with the permissions asked for', async () => {
-      const agent = request.agent(handle.app);
+      const agent = request.agent(fx.handle.app);
       const token = csrfOf((await agent.get('/connect')).text);
       const start = await agent.post('/connect').type('form').send({ _csrf: token, perm_doc: 'write', perm_network: 'read' }).expect(303);
       const link = new URL(start.headers.location as string);
-      expect(link.origin + link.pathname).toBe(`${simulator.url}/apps/authorize`);
+      expect(link.origin + link.pathname).toBe(`${fx.simulator.url}/apps/authorize`);
       expect(Object.fromEntries(link.searchParams)).toMatchObject({ perm_doc: 'write', perm_network: 'read' });
       expect(link.searchParams.get('api_sig')).toMatch(/^[0-9a-f]{32}$/);
     });
 
     it('asks for the union of what is granted and what is new, so an upgrade keeps earlier grants', async () => {
-      const agent = request.agent(handle.app);
-      await walkFlow(agent, simulator, { query: 'perm_profile=read&perm_blog=write' });
+      const agent = request.agent(fx.handle.app);
+      await walkFlow(agent, fx.simulator, { query: 'perm_profile=read&perm_blog=write' });
       const warning = await agent.get('/connect?perm_doc=write&perm_blog=read').expect(200);
       expect(warning.text).toContain('id="granted-permissions"');
       const start = await agent.post('/connect').type('form').send({ _csrf: csrfOf(warning.text), perm_doc: 'write', perm_blog: 'read' }).expect(303);
       const link = new URL(start.headers.location as string);
       expect(Object.fromEntries(link.searchParams)).toMatchObject({ perm_doc: 'write', perm_blog: 'write', perm_profile: 'read' });
-      const callback = await authorizeAtSimulator(simulator, link.toString());
+      const callback = await authorizeAtSimulator(fx.simulator, link.toString());
       await agent.get(callback.pathname + callback.search).expect(303);
       expect((await agent.get('/connection')).body.permissions).toMatchObject({ doc: 'write', blog: 'write', profile: 'read' });
     });
@@ -115,24 +100,24 @@ describe('the connect routes', () => {
 
   describe('GET /connection', () => {
     it('says not connected to a visitor without a session', async () => {
-      await request(handle.app).get('/connection').expect(200, { connected: false });
+      await request(fx.handle.app).get('/connection').expect(200, { connected: false });
     });
 
     it('detects a revoked token with ?check=1, clears the connection and tells the home page', async () => {
-      const agent = request.agent(handle.app);
-      await walkFlow(agent, simulator);
+      const agent = request.agent(fx.handle.app);
+      await walkFlow(agent, fx.simulator);
       expect((await agent.get('/connection?check=1').expect(200)).body.connected).toBe(true);
-      simulator.state.revokeUser('1234');
+      fx.simulator.state.revokeUser('1234');
       expect((await agent.get('/connection?check=1').expect(200)).body).toEqual({ connected: false, reason: 'revoked' });
       expect((await agent.get('/connection')).body).toEqual({ connected: false });
-      expect(handle.logs.events().map((e) => e.event)).toContain('token_revoked');
+      expect(fx.handle.logs.events().map((e) => e.event)).toContain('token_revoked');
     });
 
     it('checks the token by itself once the check interval has passed', async () => {
-      handle = buildApp(testConfig(simulator.url, { TOKEN_CHECK_INTERVAL_SECONDS: '60' }));
-      const agent = request.agent(handle.app);
-      await walkFlow(agent, simulator, { userId: '77' });
-      simulator.state.revokeUser('77');
+      fx.rebuild({ TOKEN_CHECK_INTERVAL_SECONDS: '60' });
+      const agent = request.agent(fx.handle.app);
+      await walkFlow(agent, fx.simulator, { userId: '77' });
+      fx.simulator.state.revokeUser('77');
       expect((await agent.get('/').expect(200)).text).toContain('Connected as');
       const now = Date.now();
       jest.spyOn(Date, 'now').mockReturnValue(now + 61_000);
@@ -142,31 +127,31 @@ describe('the connect routes', () => {
     });
 
     it('answers 502 JSON when a forced check cannot reach ipernity, and keeps the connection', async () => {
-      const agent = request.agent(handle.app);
-      await walkFlow(agent, simulator);
-      simulator.faults.set({ status: 503 });
+      const agent = request.agent(fx.handle.app);
+      await walkFlow(agent, fx.simulator);
+      fx.simulator.faults.set({ status: 503 });
       const answer = await agent.get('/connection?check=1').expect(502);
       expect(answer.body).toEqual({ error: { code: 'UPSTREAM_HTTP_STATUS', status: 502 } });
-      simulator.faults.clear();
+      fx.simulator.faults.clear();
       expect((await agent.get('/connection')).body.connected).toBe(true);
     });
   });
 
   describe('POST /disconnect', () => {
     it('forgets the connection and says how to revoke the application on ipernity', async () => {
-      const agent = request.agent(handle.app);
-      await walkFlow(agent, simulator);
+      const agent = request.agent(fx.handle.app);
+      await walkFlow(agent, fx.simulator);
       const home = await agent.get('/');
       const page = await agent.post('/disconnect').type('form').send({ _csrf: csrfOf(home.text) }).expect(200);
       expect(page.text).toContain('no longer connected');
       expect(page.text).toContain('Applications');
       expect((await agent.get('/connection')).body).toEqual({ connected: false });
-      expect(handle.logs.events().map((e) => e.event)).toContain('disconnected');
+      expect(fx.handle.logs.events().map((e) => e.event)).toContain('disconnected');
     });
 
     it('refuses a disconnection without the CSRF token', async () => {
-      const agent = request.agent(handle.app);
-      await walkFlow(agent, simulator);
+      const agent = request.agent(fx.handle.app);
+      await walkFlow(agent, fx.simulator);
       await agent.post('/disconnect').type('form').send({}).expect(403);
       expect((await agent.get('/connection')).body.connected).toBe(true);
     });
@@ -180,50 +165,36 @@ describe('the connect routes', () => {
       ['POST', '/', 'GET, HEAD'],
       ['POST', '/connect/callback', 'GET, HEAD'],
     ])('answers 405 to %s %s with Allow', async (method, path, allow) => {
-      const answer = await request(handle.app)[method.toLowerCase() as 'put'](path).expect(405);
+      const answer = await request(fx.handle.app)[method.toLowerCase() as 'put'](path).expect(405);
       expect(answer.headers.allow).toBe(allow);
     });
 
     it('answers 404 with a page for an unknown path', async () => {
-      expect((await request(handle.app).get('/nowhere').expect(404)).text).toContain('NOT_FOUND');
+      expect((await request(fx.handle.app).get('/nowhere').expect(404)).text).toContain('NOT_FOUND');
     });
   });
 
   describe('requirePermission', () => {
     it('lets a visitor through with the grant, and sends others to ask for exactly what is missing', async () => {
       const site = express();
-      site.get('/upload', handle.requirePermission({ doc: 'write' }), (_req, res) => {
+      site.get('/upload', fx.handle.requirePermission({ doc: 'write' }), (_req, res) => {
         res.send('upload form');
       });
-      site.use(handle.app);
+      site.use(fx.handle.app);
       const agent = request.agent(site);
       const anonymous = await agent.get('/upload?album=1').expect(303);
       expect(anonymous.headers.location).toBe('/connect?perm_doc=write&return_to=%2Fupload%3Falbum%3D1');
-      await walkFlow(agent, simulator, { query: 'perm_doc=read&perm_profile=read' });
+      await walkFlow(agent, fx.simulator, { query: 'perm_doc=read&perm_profile=read' });
       const lacking = await agent.get('/upload').expect(303);
       expect(lacking.headers.location).toBe('/connect?perm_doc=write&return_to=%2Fupload');
-      await walkFlow(agent, simulator, { query: 'perm_doc=write&return_to=%2Fupload' });
+      await walkFlow(agent, fx.simulator, { query: 'perm_doc=write&return_to=%2Fupload' });
       expect((await agent.get('/upload').expect(200)).text).toBe('upload form');
     });
   });
 });
 
 describe('desktop mode', () => {
-  let simulator: RunningSimulator;
-  let handle: TestApp;
-
-  beforeAll(async () => {
-    simulator = await startSimulator({ callbackUrl: null });
-  });
-  afterAll(async () => {
-    await simulator.close();
-  });
-  beforeEach(() => {
-    handle = buildApp(testConfig(simulator.url, { IPERNITY_AUTH_MODE: 'desktop' }));
-  });
-  afterEach(async () => {
-    await handle.close();
-  });
+  const fx = useAppAgainstSimulator({ IPERNITY_AUTH_MODE: 'desktop' }, { callbackUrl: null });
 
   async function start(agent: ReturnType<typeof request.agent>): Promise<{ page: request.Response; link: string }> {
     const warning = await agent.get('/connect?perm_doc=write');
@@ -237,13 +208,13 @@ describe('desktop mode', () => {
 
   async function authorize(link: string): Promise<void> {
     const url = new URL(link);
-    await request(simulator.url).get(url.pathname + url.search).expect(200);
-    const answer = await request(simulator.url).post(url.pathname).type('form').send({ ...Object.fromEntries(url.searchParams), decision: 'authorize', user_id: '1234' }).expect(200);
+    await request(fx.simulator.url).get(url.pathname + url.search).expect(200);
+    const answer = await request(fx.simulator.url).post(url.pathname).type('form').send({ ...Object.fromEntries(url.searchParams), decision: 'authorize', user_id: '1234' }).expect(200);
     expect(answer.text).toContain('go back to the application');
   }
 
   it('connects through getFrob, the signed link with the frob, and Complete authorization', async () => {
-    const agent = request.agent(handle.app);
+    const agent = request.agent(fx.handle.app);
     const { page, link } = await start(agent);
     await authorize(link);
     const attempt = /name="attempt" value="([^"]+)"/.exec(page.text)?.[1] as string;
@@ -252,7 +223,7 @@ describe('desktop mode', () => {
   });
 
   it('says "not authorized yet" when Complete is pressed before authorizing, and works afterwards', async () => {
-    const agent = request.agent(handle.app);
+    const agent = request.agent(fx.handle.app);
     const { page, link } = await start(agent);
     const attempt = /name="attempt" value="([^"]+)"/.exec(page.text)?.[1] as string;
     const early = await agent.post('/connect/complete').type('form').send({ _csrf: csrfOf(page.text), attempt }).expect(409);
@@ -263,7 +234,7 @@ describe('desktop mode', () => {
   });
 
   it('accepts a callback only with the pending frob', async () => {
-    const agent = request.agent(handle.app);
+    const agent = request.agent(fx.handle.app);
     const { link } = await start(agent);
     await agent.get('/connect/callback?frob=123456789-0ad5e2a8').expect(400);
     await authorize(link);
@@ -273,18 +244,18 @@ describe('desktop mode', () => {
   });
 
   it('answers 400 for a Complete form naming no pending attempt', async () => {
-    const agent = request.agent(handle.app);
+    const agent = request.agent(fx.handle.app);
     const warning = await agent.get('/connect');
     const answer = await agent.post('/connect/complete').type('form').send({ _csrf: csrfOf(warning.text), attempt: 'nothing' }).expect(400);
     expect(answer.text).toContain('ATTEMPT_MISSING');
   });
 
   it('shows an upstream page with Try again when getFrob fails', async () => {
-    simulator.faults.set({ status: 500, methods: ['auth.getFrob'] });
-    const agent = request.agent(handle.app);
+    fx.simulator.faults.set({ status: 500, methods: ['auth.getFrob'] });
+    const agent = request.agent(fx.handle.app);
     const warning = await agent.get('/connect');
     const page = await agent.post('/connect').type('form').send({ _csrf: csrfOf(warning.text), perm_doc: 'read' }).expect(502);
     expect(page.text).toContain('id="retry"');
-    simulator.faults.clear();
+    fx.simulator.faults.clear();
   });
 });

@@ -1,26 +1,12 @@
 import request from 'supertest';
-import { buildApp, csrfOf, startSimulator, testConfig, walkFlow, authorizeAtSimulator, API_SECRET, type RunningSimulator, type TestApp } from '../support/harness';
+import { authorizeAtSimulator, csrfOf, useAppAgainstSimulator, walkFlow, API_SECRET, type RunningSimulator } from '../support/harness';
 
 describe('the web connect flow', () => {
-  let simulator: RunningSimulator;
-  let handle: TestApp;
-
-  beforeAll(async () => {
-    simulator = await startSimulator();
-  });
-  afterAll(async () => {
-    await simulator.close();
-  });
-  beforeEach(() => {
-    handle = buildApp(testConfig(simulator.url));
-  });
-  afterEach(async () => {
-    await handle.close();
-  });
+  const fx = useAppAgainstSimulator();
 
   it('connects a visitor and shows who is connected with what', async () => {
-    const agent = request.agent(handle.app);
-    const callback = await walkFlow(agent, simulator, { query: 'perm_doc=write&return_to=%2Fafter' });
+    const agent = request.agent(fx.handle.app);
+    const callback = await walkFlow(agent, fx.simulator, { query: 'perm_doc=write&return_to=%2Fafter' });
     expect(callback.status).toBe(303);
     expect(callback.headers.location).toBe('/after');
 
@@ -38,21 +24,21 @@ describe('the web connect flow', () => {
   });
 
   it('never puts the secret, the token or the frob in a response or a log line', async () => {
-    const agent = request.agent(handle.app);
+    const agent = request.agent(fx.handle.app);
     const warning = await agent.get('/connect');
     const start = await agent.post('/connect').type('form').send({ _csrf: csrfOf(warning.text), perm_doc: 'read' }).expect(303);
-    const callbackUrl = await authorizeAtSimulator(simulator, start.headers.location as string);
+    const callbackUrl = await authorizeAtSimulator(fx.simulator, start.headers.location as string);
     const frob = callbackUrl.searchParams.get('frob') as string;
     const done = await agent.get(callbackUrl.pathname + callbackUrl.search).expect(303);
-    const tokens = [...simulatorTokens(simulator)];
+    const tokens = [...simulatorTokens(fx.simulator)];
     expect(tokens.length).toBeGreaterThan(0);
     const pages = [warning.text, JSON.stringify(start.headers), JSON.stringify(done.headers), (await agent.get('/')).text, (await agent.get('/connection')).text];
-    const logs = handle.logs.text();
+    const logs = fx.handle.logs.text();
     for (const secret of [API_SECRET, frob, ...tokens]) {
       for (const page of pages) expect(page).not.toContain(secret);
       expect(logs).not.toContain(secret);
     }
-    expect(handle.logs.events().map((e) => e.event)).toEqual(expect.arrayContaining(['flow_started', 'connected']));
+    expect(fx.handle.logs.events().map((e) => e.event)).toEqual(expect.arrayContaining(['flow_started', 'connected']));
   });
 });
 

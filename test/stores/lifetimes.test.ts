@@ -3,27 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
 import { SqliteSessionStore } from '../../src/web/sqlite-store';
-import { buildApp, startSimulator, testConfig, walkFlow, type RunningSimulator, type TestApp } from '../support/harness';
+import { useAppAgainstSimulator, walkFlow } from '../support/harness';
 
 const HOUR = 3600 * 1000;
 
 describe('session lifetimes', () => {
-  let simulator: RunningSimulator;
-  let handle: TestApp;
-
-  beforeAll(async () => {
-    simulator = await startSimulator();
-  });
-  afterAll(async () => {
-    await simulator.close();
-  });
-  beforeEach(() => {
-    handle = buildApp(testConfig(simulator.url, { SESSION_IDLE_TIMEOUT_SECONDS: '3600', SESSION_MAX_AGE_SECONDS: '7200', TOKEN_CHECK_INTERVAL_SECONDS: '86400' }));
-  });
-  afterEach(async () => {
-    jest.restoreAllMocks();
-    await handle.close();
-  });
+  const fx = useAppAgainstSimulator({ SESSION_IDLE_TIMEOUT_SECONDS: '3600', SESSION_MAX_AGE_SECONDS: '7200', TOKEN_CHECK_INTERVAL_SECONDS: '86400' });
 
   function at(offsetMs: number): void {
     const base = Date.now();
@@ -32,15 +17,15 @@ describe('session lifetimes', () => {
   }
 
   it('ends a session left idle longer than the idle timeout', async () => {
-    const agent = request.agent(handle.app);
-    await walkFlow(agent, simulator);
+    const agent = request.agent(fx.handle.app);
+    await walkFlow(agent, fx.simulator);
     at(HOUR + 60_000);
     expect((await agent.get('/connection')).body).toEqual({ connected: false });
   });
 
   it('keeps an active visitor connected past the idle timeout, but not past the absolute lifetime', async () => {
-    const agent = request.agent(handle.app);
-    await walkFlow(agent, simulator);
+    const agent = request.agent(fx.handle.app);
+    await walkFlow(agent, fx.simulator);
     const start = Date.now();
     for (const minutes of [40, 80, 115]) {
       jest.restoreAllMocks();

@@ -140,3 +140,46 @@ export async function authorizeAtSimulator(simulator: RunningSimulator, link: st
 export function decodeHtml(value: string): string {
   return value.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 }
+
+/** A simulator for the whole file and a fresh app for each test, torn down after. */
+export interface Fixture {
+  readonly simulator: RunningSimulator;
+  readonly handle: TestApp;
+  /** Replaces this test's app with one built from more environment. */
+  rebuild(env: Record<string, string>): TestApp;
+}
+
+/** Registers the hooks of a test file that walks flows against the simulator. */
+export function useAppAgainstSimulator(env: Record<string, string> = {}, simulatorOptions: Parameters<typeof startSimulator>[0] = {}): Fixture {
+  let simulator: RunningSimulator | undefined;
+  let handle: TestApp | undefined;
+  const apps: TestApp[] = [];
+  const build = (extra: Record<string, string>): TestApp => {
+    handle = buildApp(testConfig((simulator as RunningSimulator).url, { ...env, ...extra }));
+    apps.push(handle);
+    return handle;
+  };
+  beforeAll(async () => {
+    simulator = await startSimulator(simulatorOptions);
+  });
+  afterAll(async () => {
+    await simulator?.close();
+  });
+  beforeEach(() => {
+    build({});
+  });
+  afterEach(async () => {
+    jest.restoreAllMocks();
+    simulator?.faults.clear();
+    await Promise.all(apps.splice(0).map((app) => app.close()));
+  });
+  return {
+    get simulator() {
+      return simulator as RunningSimulator;
+    },
+    get handle() {
+      return handle as TestApp;
+    },
+    rebuild: build,
+  };
+}
