@@ -1,4 +1,4 @@
-import express, { type RequestHandler, type Router } from 'express';
+import express, { type Request, type RequestHandler, type Router } from 'express';
 import type { Logger } from 'pino';
 import { grantedItems, LEVELS, MAX_LEVEL, PERMISSION_ITEMS, rank } from '../ipernity';
 import { ATTEMPT_TTL_MS } from '../config';
@@ -14,6 +14,22 @@ export interface HomeRouterOptions {
   render: Renderer;
   tokenCheck: TokenCheckOptions;
   logger: Logger;
+}
+
+/** The visitor's own variant of the page language (en-GB rather than en) for dates, when they sent one. */
+function localeFor(req: Request, lang: string): string {
+  const tags = req.headers['accept-language'] ? (req.acceptsLanguages() as string[]) : [];
+  return tags.find((tag) => tag.toLowerCase().split('-')[0] === lang) ?? lang;
+}
+
+function formatDate(time: number, locale: string): string {
+  const options = { dateStyle: 'long', timeStyle: 'short' } as const;
+  try {
+    return new Intl.DateTimeFormat(locale, options).format(time);
+  } catch {
+    // a malformed language tag: the page language alone is always valid
+    return new Intl.DateTimeFormat(locale.split('-')[0], options).format(time);
+  }
 }
 
 /** The home page: "Connect ipernity", or who is connected with what, "Request more permissions" and "Disconnect". */
@@ -34,7 +50,7 @@ export function createHomeRouter(options: HomeRouterOptions): Router {
       pendingAttempt: connection ? undefined : pending?.nonce,
       connection,
       grantedItems: connection ? grantedItems(connection.permissions) : [],
-      connectedSince: connection ? new Intl.DateTimeFormat(lang, { dateStyle: 'long', timeStyle: 'short' }).format(connection.connectedAt) : '',
+      connectedSince: connection ? formatDate(connection.connectedAt, localeFor(req, lang)) : '',
       upgradeChoices: PERMISSION_ITEMS.map((item) => ({
         item,
         levels: LEVELS.filter((level) => rank(level) <= rank(MAX_LEVEL[item])),

@@ -1,6 +1,6 @@
 import request from 'supertest';
 import { CATALOGUES, LANGS } from '../../src/web/i18n';
-import { buildApp, startSimulator, testConfig, type RunningSimulator, type TestApp } from '../support/harness';
+import { buildApp, startSimulator, testConfig, walkFlow, type RunningSimulator, type TestApp } from '../support/harness';
 
 describe('message catalogues', () => {
   const reference = Object.keys(CATALOGUES.en).sort();
@@ -46,5 +46,15 @@ describe('pages in the visitor language', () => {
     expect(page.text).toContain('<html lang="fr">');
     expect(page.text).toContain('perm_doc');
     expect(page.text).toContain('Cette demande d’autorisation n’est pas valable');
+  });
+
+  it('writes dates in the visitor regional variant, and survives a malformed language tag', async () => {
+    const agent = request.agent(handle.app);
+    await walkFlow(agent, simulator);
+    const british = await agent.get('/').set('Accept-Language', 'en-GB,en;q=0.8').expect(200);
+    expect(british.text).toMatch(/Connected since \d{1,2} [A-Z][a-z]+ \d{4}/);
+    const american = await agent.get('/').set('Accept-Language', 'en-US').expect(200);
+    expect(american.text).toMatch(/Connected since [A-Z][a-z]+ \d{1,2}, \d{4}/);
+    await agent.get('/').set('Accept-Language', 'en-x!,fr-1').expect(200);
   });
 });
