@@ -172,17 +172,26 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
     const query = req.query as Record<string, unknown>;
     const requested = parsePermissionQuery(query) ?? options.ipernity.permissions;
     const returnTo = safeReturnTo(single(query.return_to));
-    const connection = req.session?.connection;
-    render(req, res, 200, 'connect', {
-      title: languageOf(req).t('connect.title'),
-      requestedItems: grantedItems(requested),
-      grantedItems: connection ? grantedItems(connection.permissions) : undefined,
-      nothingNew: connection ? satisfies(connection.permissions, requested) : false,
-      requestedParams: Object.entries(toParams(requested)),
-      returnTo,
-      csrfToken: csrf.token(req, res),
-      countdown: options.countdownSeconds,
-    });
+    const granted = req.session?.connection?.permissions;
+    const requestedParams = Object.entries(toParams(requested));
+    // the page shows only the permissions asked and granted and where to go back: the rest is the visitor's CSRF token
+    const key = JSON.stringify([requestedParams, returnTo, granted ? grantedItems(granted) : null]);
+    render.cached(
+      req,
+      res,
+      'connect',
+      key,
+      () => ({
+        title: languageOf(req).t('connect.title'),
+        requestedItems: grantedItems(requested),
+        grantedItems: granted ? grantedItems(granted) : undefined,
+        nothingNew: granted ? satisfies(granted, requested) : false,
+        requestedParams,
+        returnTo,
+        countdown: options.countdownSeconds,
+      }),
+      () => csrf.token(req, res),
+    );
   });
 
   // Starts a flow: records the attempt, then 303 to ipernity's signed link (desktop: to "Complete authorization").

@@ -1,7 +1,8 @@
 import path from 'node:path';
 import type { Request, Response } from 'express';
 import { Eta } from 'eta';
-import { languageOf, type Translate } from './i18n';
+import { randomBytes } from 'node:crypto';
+import { languageOf, LANGS, translator, type Lang, type Translate } from './i18n';
 import { LEVELS, MAX_LEVEL, rank, type PermissionItem, type GrantLevel } from '../ipernity/permissions';
 import type { MessageKey } from './i18n';
 
@@ -17,7 +18,19 @@ export interface RendererOptions {
   staticPath: string;
 }
 
-export type Renderer = (req: Request, res: Response, status: number, view: string, data: Record<string, unknown>) => void;
+/** Renders a view in the visitor's language and sends it. */
+export interface Renderer {
+  (req: Request, res: Response, status: number, view: string, data: Record<string, unknown>): void;
+  /**
+   * For pages that differ between visitors only by their CSRF token: renders
+   * once per view, language and `key` (which must name everything else the
+   * page shows), then splices each visitor's token into the cached HTML.
+   */
+  cached(req: Request, res: Response, view: string, key: string, data: () => Record<string, unknown>, csrfToken: () => string): void;
+}
+
+/** Cached pages kept at most; the cache starts over when full (keys can carry visitor input). */
+const MAX_CACHED_PAGES = 500;
 
 /** What a permission lets the application do, in the visitor's words: every level up to the one given. */
 export function describer(t: Translate): (item: PermissionItem, level: GrantLevel) => string {
@@ -28,23 +41,48 @@ export function describer(t: Translate): (item: PermissionItem, level: GrantLeve
 }
 
 /**
- * Renders a page in the visitor's language. Templates are compiled once and
- * cached; every page gets `no-store` since they show a visitor's own state.
+ * Renders pages in the visitor's language. Templates are compiled once and
+ * cached; every page gets `no-store` since it shows a visitor's own state.
  */
 export function createRenderer(options: RendererOptions): Renderer {
   const eta = new Eta({ views: options.viewsDir ?? VIEWS_DIR, cache: true, autoTrim: false });
-  return function render(req, res, status, view, data) {
-    const { lang, t } = languageOf(req);
-    const html = eta.render(`./${view}`, {
+  const describers = new Map(LANGS.map((lang) => [lang, describer(translator(lang))]));
+  const pages = new Map<string, string[]>();
+  const tokenMark = `csrf-${randomBytes(16).toString('hex')}`;
+
+  function html(lang: Lang, t: Translate, view: string, data: Record<string, unknown>): string {
+    return eta.render(`./${view}`, {
       lang,
       t,
-      describe: describer(t),
+      describe: describers.get(lang),
       appName: options.appName,
       sandbox: options.sandbox,
       basePath: options.basePath,
       staticPath: options.staticPath,
       ...data,
     });
-    res.status(status).set('Cache-Control', 'no-store').set('Content-Language', lang).type('html').send(html);
+  }
+
+  function send(res: Response, status: number, lang: Lang, body: string): void {
+    res.status(status).set('Cache-Control', 'no-store').set('Content-Language', lang).type('html').send(body);
+  }
+
+  const render = function render(req: Request, res: Response, status: number, view: string, data: Record<string, unknown>): void {
+    const { lang, t } = languageOf(req);
+    send(res, status, lang, html(lang, t, view, data));
+  } as Renderer;
+
+  render.cached = function cached(req, res, view, key, data, csrfToken) {
+    const { lang, t } = languageOf(req);
+    const pageKey = `${view}\n${lang}\n${key}`;
+    let parts = pages.get(pageKey);
+    if (!parts) {
+      parts = html(lang, t, view, { ...data(), csrfToken: tokenMark }).split(tokenMark);
+      if (pages.size >= MAX_CACHED_PAGES) pages.clear();
+      pages.set(pageKey, parts);
+    }
+    send(res, 200, lang, parts.length === 1 ? (parts[0] as string) : parts.join(csrfToken()));
   };
+
+  return render;
 }
