@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { Logger } from 'pino';
 import {
@@ -26,6 +25,8 @@ import { markActive, regenerateSession, saveSession } from './sessions';
 import type { TokenCipher } from './token-cipher';
 import { refreshConnection, viewOf, type TokenCheckOptions } from './connection';
 import { languageOf } from './i18n';
+import { noteFlowEvent } from './logging';
+import { randomValue } from './random';
 
 /** Attempts kept per browser (several tabs may each start one). */
 const MAX_ATTEMPTS = 5;
@@ -75,10 +76,14 @@ export function methodNotAllowed(allow: string[]): RequestHandler {
   };
 }
 
-/** Logs one flow event (never a token or a frob) with the request's logger. */
+/**
+ * Logs one flow event (never a token or a frob): on the request's own log
+ * line when the request is logged by pino-http, else on a line of its own.
+ */
 export function flowEvent(req: Request, fallback: Logger, event: string, fields: Record<string, unknown> = {}, message = event): void {
-  const logger: Logger = (req as Request & { log?: Logger }).log ?? fallback;
-  logger.info({ event, ...fields }, message);
+  const logger = (req as Request & { log?: Logger }).log;
+  if (logger && req.res && noteFlowEvent(req.res, { event, message, fields })) return;
+  (logger ?? fallback).info({ event, ...fields }, message);
 }
 
 /**
@@ -202,7 +207,7 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
     const connection = req.session.connection;
     // an upgrade asks for what is granted plus what is new, so no grant is lost
     const permissions = connection ? union(connection.permissions, requested) : requested;
-    const attempt: PendingAttempt = { nonce: randomBytes(16).toString('base64url'), permissions, returnTo, startedAt: Date.now() };
+    const attempt: PendingAttempt = { nonce: randomValue(), permissions, returnTo, startedAt: Date.now() };
     let frob: ValidatedFrob | undefined;
     if (mode === 'desktop') {
       try {

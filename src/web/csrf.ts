@@ -1,24 +1,10 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { parse as parseCookies } from 'cookie';
+import { randomValue } from './random';
 
 /** The form field that carries the CSRF token. */
 export const CSRF_FIELD = '_csrf';
-
-const VALUE_BYTES = 32;
-let randomPool = Buffer.alloc(0);
-let randomOffset = 0;
-
-/** 32 fresh random bytes, base64url: drawn from a pool refilled 128 values at a time, as randomUUID does. */
-function randomValue(): string {
-  if (randomOffset + VALUE_BYTES > randomPool.length) {
-    randomPool = randomBytes(VALUE_BYTES * 128);
-    randomOffset = 0;
-  }
-  const value = randomPool.toString('base64url', randomOffset, randomOffset + VALUE_BYTES);
-  randomOffset += VALUE_BYTES;
-  return value;
-}
 
 /** A state-changing request came without a valid CSRF token or from another site. */
 export class CsrfError extends Error {

@@ -58,6 +58,11 @@ export function createHttpLogger(logger: Logger): HttpLogger {
       if (res.statusCode >= 400) return 'warn';
       return 'info';
     },
+    // a flow event noted during the request rides on the request's own line: one line per request
+    customSuccessObject: (_req: IncomingMessage, res: ServerResponse, value: Record<string, unknown>) => withFlowEvent(res, value),
+    customErrorObject: (_req: IncomingMessage, res: ServerResponse, _error: Error, value: Record<string, unknown>) => withFlowEvent(res, value),
+    customSuccessMessage: (_req: IncomingMessage, res: ServerResponse) => flowEventOf(res)?.message ?? 'request completed',
+    customErrorMessage: (_req: IncomingMessage, res: ServerResponse) => flowEventOf(res)?.message ?? 'request failed',
     serializers: {
       req(req: { id: unknown; method: string; url: string; raw?: IncomingMessage }) {
         return { id: req.id, method: req.method, url: loggableUrl(req.raw?.url ?? req.url) };
@@ -70,4 +75,36 @@ export function createHttpLogger(logger: Logger): HttpLogger {
       },
     },
   });
+}
+
+/** A flow event (`connected`, `failed`, …) waiting to be written with its request's log line. */
+export interface FlowEvent {
+  event: string;
+  message: string;
+  fields: Record<string, unknown>;
+}
+
+/** Where a response keeps its flow event until pino-http writes the request line. */
+const FLOW_EVENT = Symbol('flowEvent');
+
+type WithFlowEvent = ServerResponse & { [FLOW_EVENT]?: FlowEvent };
+
+function flowEventOf(res: ServerResponse): FlowEvent | undefined {
+  return (res as WithFlowEvent)[FLOW_EVENT];
+}
+
+function withFlowEvent(res: ServerResponse, value: Record<string, unknown>): Record<string, unknown> {
+  const flow = flowEventOf(res);
+  return flow ? { ...value, event: flow.event, ...flow.fields } : value;
+}
+
+/**
+ * Notes a flow event for the request's log line; answers false when the
+ * response already carries one (the caller then logs it on a line of its own).
+ */
+export function noteFlowEvent(res: ServerResponse, flow: FlowEvent): boolean {
+  const target = res as WithFlowEvent;
+  if (target[FLOW_EVENT]) return false;
+  target[FLOW_EVENT] = flow;
+  return true;
 }

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config';
 import { SqliteSessionStore } from './sqlite-store';
 import { storeUnavailable } from './errors';
+import { randomValue } from './random';
 import './session-data';
 
 /** Longest wait for Redis to answer a readiness ping. */
@@ -107,6 +108,7 @@ export function createSessionStack(config: Config, logger: Logger, options: { st
     saveUninitialized: false, // no session for visitors who start nothing
     rolling: false, // the cookie is re-sent when the session changes, which `seenAt` makes happen on activity
     unset: 'destroy',
+    genid: randomValue, // 256 random bits, from a pooled source
     cookie: {
       httpOnly: true,
       sameSite: 'lax', // not strict: the callback is a top-level navigation from ipernity
