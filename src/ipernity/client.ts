@@ -43,6 +43,8 @@ export interface IpernityClientOptions {
 
 /** Default upper bound for one API call. */
 export const DEFAULT_TIMEOUT_MS = 5000;
+/** Keep-alive connections per API host: above the concurrent flows one instance serves, so none waits for a socket. */
+export const DEFAULT_CONNECTIONS = 128;
 const MAX_BODY_BYTES = 1024 * 1024;
 
 type Json = Record<string, unknown>;
@@ -70,7 +72,7 @@ export class IpernityClient {
     this.#options = options;
     this.#base = options.apiUrl.replace(/\/+$/, '');
     this.#dispatcher = new Agent({
-      connections: options.connections ?? 32,
+      connections: options.connections ?? DEFAULT_CONNECTIONS,
       keepAliveTimeout: 10_000,
       connectTimeout: options.timeoutMs,
     });
