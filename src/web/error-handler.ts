@@ -51,13 +51,15 @@ export interface ErrorHandlerOptions {
 
 /** Renders what went wrong: a page in the visitor's language (or JSON for JSON routes), never a stack trace. */
 export function createErrorHandler(options: ErrorHandlerOptions): ErrorRequestHandler {
-  return function errorHandler(error: unknown, req: Request, res: Response, next) {
+  return function errorHandler(error: unknown, req: Request, res: Response, _next) {
+    const log: Logger = (req as Request & { log?: Logger }).log ?? options.logger;
     if (res.headersSent) {
-      next(error);
+      // too late for a page: e.g. express-session failing to save after the response was written
+      log.warn({ event: 'late_error', code: (error as { code?: string })?.code, err: { type: (error as Error)?.name, message: (error as Error)?.message } }, 'error after the response had started');
+      if (!res.writableEnded) res.destroy();
       return;
     }
     const answer = answerFor(error);
-    const log: Logger = (req as Request & { log?: Logger }).log ?? options.logger;
     if (answer.status >= 500) {
       log.error({ event: 'request_failed', code: answer.code, err: { type: (error as Error)?.name, message: (error as Error)?.message } }, 'request failed');
     }
