@@ -21,7 +21,11 @@ function answerFor(error: unknown): Answer {
     return { status: 400, code: error.code, page: error.code, values: { parameter: error.parameter } };
   }
   if (error instanceof IpernityApiError) {
-    if (error.apiCode === 2) return { status: 502, code: error.code, page: 'FROB_USED', retry: true };
+    // codes 1 and 2 of auth.getToken answer for the frob the visitor's browser brought back (spent,
+    // expired or never issued): ipernity worked, the request did not, so it is a 400, not an outage
+    if (error.method === 'auth.getToken' && (error.apiCode === 1 || error.apiCode === 2)) {
+      return { status: 400, code: error.code, page: 'FROB_USED', retry: true };
+    }
     return { status: 502, code: error.code, page: 'IPERNITY_REFUSED', values: { apiCode: error.apiCode }, retry: true };
   }
   if (error instanceof IpernityError) {

@@ -146,7 +146,7 @@ describe('GET /connect/callback', () => {
       expect(failed).toMatchObject({ code });
     });
 
-    it('shows ipernity refusing a used frob as its own error', async () => {
+    it('answers 400 with its own page when ipernity refuses a spent frob', async () => {
       const agent = request.agent(fx.handle.app);
       const link = await startFlow(agent);
       const callback = await authorizeAtSimulator(fx.simulator, link);
@@ -154,9 +154,10 @@ describe('GET /connect/callback', () => {
       const other = request.agent(fx.handle.app);
       await startFlow(other);
       await other.get(callback.pathname + callback.search).expect(303);
-      const page = await agent.get(callback.pathname + callback.search).expect(502);
+      const page = await agent.get(callback.pathname + callback.search).expect(400);
       expect(page.text).toContain('IPERNITY_API_ERROR');
       expect(page.text).toContain('already used');
+      expect(page.text).toContain('id="retry"');
     });
   });
 });
