@@ -54,7 +54,8 @@ export function createHttpLogger(logger: Logger): HttpLogger {
     },
     autoLogging: { ignore: (req: IncomingMessage) => req.url === '/healthz' },
     customLogLevel(_req: IncomingMessage, res: ServerResponse, error?: Error) {
-      if (error || res.statusCode >= 500) return 'error';
+      // 500 is our own failure; 502/503/504 say ipernity or the store is away, which the flow reports as a warning
+      if (error || res.statusCode === 500) return 'error';
       if (res.statusCode >= 400) return 'warn';
       return 'info';
     },
