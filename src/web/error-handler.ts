@@ -65,7 +65,9 @@ export function createErrorHandler(options: ErrorHandlerOptions): ErrorRequestHa
     }
     const answer = answerFor(error);
     if (answer.status >= 500) {
-      log.error({ event: 'request_failed', code: answer.code, err: { type: (error as Error)?.name, message: (error as Error)?.message } }, 'request failed');
+      // 500 is a defect of ours; the other 5xx are outages of ipernity or the store, reported as warnings
+      const level = answer.status === 500 ? 'error' : 'warn';
+      log[level]({ event: 'request_failed', code: answer.code, err: { type: (error as Error)?.name, message: (error as Error)?.message } }, 'request failed');
     }
     if (answer.allow) res.set('Allow', answer.allow.join(', '));
     res.set('Cache-Control', 'no-store');
