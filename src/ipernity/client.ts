@@ -1,4 +1,5 @@
-import { Agent, request, type Dispatcher } from 'undici';
+import http from 'node:http';
+import https from 'node:https';
 import {
   IpernityApiError,
   UpstreamBadResponseError,
@@ -65,17 +66,15 @@ function stringField(value: unknown): string | undefined {
  */
 export class IpernityClient {
   readonly #options: IpernityClientOptions;
-  readonly #dispatcher: Dispatcher;
   readonly #base: string;
+  readonly #agent: http.Agent;
 
   constructor(options: IpernityClientOptions) {
     this.#options = options;
     this.#base = options.apiUrl.replace(/\/+$/, '');
-    this.#dispatcher = new Agent({
-      connections: options.connections ?? DEFAULT_CONNECTIONS,
-      keepAliveTimeout: 10_000,
-      connectTimeout: options.timeoutMs,
-    });
+    const pool = { keepAlive: true, maxSockets: options.connections ?? DEFAULT_CONNECTIONS, maxFreeSockets: 32, scheduling: 'lifo' } as const;
+    // one pool for the API host; Node's agent also honours the server's Keep-Alive timeout hint
+    this.#agent = new URL(this.#base).protocol === 'https:' ? new https.Agent(pool) : new http.Agent(pool);
   }
 
   /** `auth.getFrob`: a frob for a desktop-style authorization. */
@@ -112,15 +111,7 @@ export class IpernityClient {
     let status: number;
     let text: string;
     try {
-      const response = await request(`${this.#base}/${encodeURIComponent(method)}/json`, {
-        method: 'POST',
-        dispatcher: this.#dispatcher,
-        signal,
-        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-        body: new URLSearchParams(signed).toString(),
-      });
-      status = response.statusCode;
-      text = await readLimited(response.body, MAX_BODY_BYTES);
+      ({ status, text } = await this.#post(`${this.#base}/${encodeURIComponent(method)}/json`, new URLSearchParams(signed).toString(), signal));
     } catch (error) {
       if (signal.aborted) {
         report('timeout');
@@ -163,7 +154,39 @@ export class IpernityClient {
 
   /** Closes the keep-alive connections. */
   async close(): Promise<void> {
-    await this.#dispatcher.close();
+    this.#agent.destroy();
+  }
+
+  /** One form-encoded POST through the pool; the body is read up to `MAX_BODY_BYTES`. */
+  #post(url: string, body: string, signal: AbortSignal): Promise<{ status: number; text: string }> {
+    return new Promise((resolve, reject) => {
+      const transport = url.startsWith('https:') ? https : http;
+      const outgoing = transport.request(
+        url,
+        {
+          method: 'POST',
+          agent: this.#agent,
+          signal,
+          headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', 'content-length': Buffer.byteLength(body) },
+        },
+        (response) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          response.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > MAX_BODY_BYTES) {
+              response.destroy(new UpstreamBadResponseError('response', `larger than ${MAX_BODY_BYTES} bytes`));
+              return;
+            }
+            chunks.push(chunk);
+          });
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+          response.on('error', reject);
+        },
+      );
+      outgoing.on('error', reject);
+      outgoing.end(body);
+    });
   }
 
   #grant(method: string, answer: Json): TokenGrant {
@@ -188,15 +211,4 @@ export class IpernityClient {
     if (user.is_pro !== undefined) grant.user.isPro = user.is_pro === true || user.is_pro === 1 || user.is_pro === '1';
     return grant;
   }
-}
-
-async function readLimited(body: AsyncIterable<Buffer>, limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > limit) throw new UpstreamBadResponseError('response', `larger than ${limit} bytes`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
