@@ -16,7 +16,7 @@ import { createHealthRouter } from './health-router';
 import { createHomeRouter } from './home-router';
 import { createHttpLogger, createLogger } from './logging';
 import { Metrics } from './metrics';
-import { ReconnectingRedisRateLimitStore } from './rate-limit-store';
+import type { ReconnectingRedisRateLimitStore } from './rate-limit-store';
 import { createRenderer } from './render';
 import { createSessionStack, type SessionStack } from './sessions';
 import { TokenCipher } from './token-cipher';
@@ -144,7 +144,9 @@ export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
   let rateLimitStore: ReconnectingRedisRateLimitStore | undefined;
   const redis = sessions.redis;
   if (redis && config.rateLimitPerMinute > 0) {
-    rateLimitStore = new ReconnectingRedisRateLimitStore({ prefix: `${config.session.redisKeyPrefix}rl:`, sendCommand: (...args: string[]) => redis.sendCommand(args) });
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only with Redis, like the session store
+    const { ReconnectingRedisRateLimitStore: Store } = require('./rate-limit-store') as typeof import('./rate-limit-store');
+    rateLimitStore = new Store({ prefix: `${config.session.redisKeyPrefix}rl:`, sendCommand: (...args: string[]) => redis.sendCommand(args) });
     redis.on('ready', () => rateLimitStore?.loadScripts());
   }
   const flowLimit = config.rateLimitPerMinute > 0

@@ -1,8 +1,7 @@
 import path from 'node:path';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import session, { type Store } from 'express-session';
-import { RedisStore } from 'connect-redis';
-import { createClient, type RedisClientType } from 'redis';
+import type { RedisClientType } from 'redis';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import { SqliteSessionStore } from './sqlite-store';
@@ -27,8 +26,18 @@ export interface SessionStack {
   close(): Promise<void>;
 }
 
+/**
+ * The Redis modules are loaded only when sessions live in Redis: a server on
+ * the embedded store does not carry them in memory.
+ */
+function loadRedisModule<M extends 'redis' | 'connect-redis'>(name: M): M extends 'redis' ? typeof import('redis') : typeof import('connect-redis') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a deliberate lazy load
+  return require(name);
+}
+
 /** Creates the Redis client: no offline queue (fail fast while Redis is down), bounded reconnect delay. */
 export function createRedisClient(url: string, logger: Logger): RedisClientType {
+  const { createClient } = loadRedisModule('redis');
   let lastComplaint = 0;
   const client = createClient({
     url,
@@ -69,6 +78,7 @@ export function createSessionStack(config: Config, logger: Logger, options: { st
     redis.connect().catch((error: Error) => logger.warn({ event: 'redis_error', err: { message: error.message } }, 'Redis connection failed'));
     const client = redis;
     // the idle timeout is enforced by `seenAt` below, so a read never needs a TTL refresh round trip
+    const { RedisStore } = loadRedisModule('connect-redis');
     store = new RedisStore({ client, prefix: config.session.redisKeyPrefix, disableTouch: true });
     ping = async () => {
       if (!client.isReady) return false;
