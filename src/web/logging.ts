@@ -22,7 +22,9 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 }),
+    // asynchronous writes, batched only while one is in flight: a line reaches `docker logs` at once,
+    // and a process killed hard loses at most the write under way
+    destination ?? pino.destination({ dest: 1, sync: false }),
   );
 }
 
