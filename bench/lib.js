@@ -94,6 +94,44 @@ function cpuSecondsOf(pid) {
   }
 }
 
+/** Busy seconds of one core so far, every process included (Linux /proc/stat; iowait and idle left out). */
+function coreBusySeconds(core) {
+  try {
+    const line = fs.readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${core} `));
+    const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+    return (user + nice + system + irq + softirq + steal) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Watches CPU use from now: answers, per second of wall time, each core's busy share and each named process's. */
+function cpuWatch(pids = {}) {
+  const started = performance.now();
+  const cores = [0, 1].map(coreBusySeconds);
+  const self = process.cpuUsage();
+  const before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSecondsOf(pid)]));
+  return function stop() {
+    const wall = (performance.now() - started) / 1000;
+    const mine = process.cpuUsage(self);
+    const shares = { core0: (coreBusySeconds(0) - cores[0]) / wall, core1: (coreBusySeconds(1) - cores[1]) / wall, loadGenerator: (mine.user + mine.system) / 1e6 / wall };
+    for (const [name, pid] of Object.entries(pids)) shares[name] = (cpuSecondsOf(pid) - before[name]) / wall;
+    return { wall, ...shares };
+  };
+}
+
+/** A Prometheus text exposition as a map from `name{labels}` to value. */
+async function scrapeMetrics(dispatcher, origin) {
+  const answer = await exchange(dispatcher, origin, '/metrics');
+  const values = new Map();
+  for (const line of answer.text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const at = line.lastIndexOf(' ');
+    values.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  return values;
+}
+
 /** Adds the `Set-Cookie` headers of an answer to a cookie jar (a Map). */
 function keepCookies(jar, setCookie) {
   const list = setCookie === undefined ? [] : Array.isArray(setCookie) ? setCookie : [setCookie];
@@ -196,6 +234,9 @@ function percentiles(samples) {
 
 module.exports = {
   FORM,
+  coreBusySeconds,
+  cpuWatch,
+  scrapeMetrics,
   FlowError,
   cookieHeader,
   cpuSecondsOf,

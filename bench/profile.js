@@ -20,10 +20,26 @@ const CASES = {
   'warning-session-redis': { store: 'redis', request: ({ sessionCookie }) => ({ path: '/connect', headers: { cookie: sessionCookie } }) },
   'post-sqlite': { store: 'sqlite', request: ({ csrfCookie, postBody }) => ({ path: '/connect', method: 'POST', headers: { cookie: csrfCookie, 'content-type': lib.FORM }, body: postBody }) },
   'post-redis': { store: 'redis', request: ({ csrfCookie, postBody }) => ({ path: '/connect', method: 'POST', headers: { cookie: csrfCookie, 'content-type': lib.FORM }, body: postBody }) },
+  'callback-sqlite': { store: 'sqlite', callbacks: true },
+  'callback-redis': { store: 'redis', callbacks: true },
 };
 
+/** The callback case's closed loop (prepared attempt+frob pairs, ipernity answering after 20 ms), for the profiler. */
+async function driveCallbacks(rig, server, bench) {
+  const pairs = await bench.prepareCallbacks(rig, server, bench.SETTINGS.callbacks);
+  await bench.setFault(rig, { delayMs: bench.UPSTREAM_DELAY_MS, methods: ['auth.getToken'] });
+  try {
+    const from = Number(process.hrtime.bigint() / 1000n);
+    const row = await bench.replayCallbacks(rig, server, 'callback', pairs, { p50: NaN, p99: NaN });
+    return { from, rps: row.rps, serverCpu: row.serverCpu };
+  } finally {
+    await bench.setFault(rig, undefined);
+  }
+}
+
 async function main() {
-  const { Rig, cannon, csrfPair, SETTINGS, LOAD_CORE } = require('./run');
+  const bench = require('./run');
+  const { Rig, cannon, csrfPair, SETTINGS, LOAD_CORE } = bench;
   const at = process.argv.indexOf('--cases');
   const names = at === -1 ? Object.keys(CASES) : process.argv[at + 1].split(',');
   const seconds = process.argv.includes('--seconds') ? SETTINGS.seconds : 8;
@@ -43,11 +59,17 @@ async function main() {
       for (let i = 0; i < 10; i += 1) {
         ({ jar: connected } = await lib.walkFlow({ app: server.app, sim: rig.sim, appOrigin: rig.appOrigin, simOrigin: rig.simOrigin, userId: 30_000_000 + i }));
       }
-      const { cookie: csrfCookie, token } = await csrfPair(rig, server);
-      const request = spec.request({ sessionCookie: lib.cookieHeader(connected), csrfCookie, postBody: lib.form({ _csrf: token, perm_doc: 'read', return_to: '/after' }) });
-      // the summary counts only the samples taken under load (both clocks are CLOCK_MONOTONIC)
-      const from = Number(process.hrtime.bigint() / 1000n);
-      const run = await cannon(rig.appOrigin, request, seconds, server.child.pid);
+      let run;
+      let from;
+      if (spec.callbacks) {
+        ({ from, ...run } = await driveCallbacks(rig, server, bench));
+      } else {
+        const { cookie: csrfCookie, token } = await csrfPair(rig, server);
+        const request = spec.request({ sessionCookie: lib.cookieHeader(connected), csrfCookie, postBody: lib.form({ _csrf: token, perm_doc: 'read', return_to: '/after' }) });
+        // the summary counts only the samples taken under load (both clocks are CLOCK_MONOTONIC)
+        from = Number(process.hrtime.bigint() / 1000n);
+        run = await cannon(rig.appOrigin, request, seconds, server.child.pid);
+      }
       fs.writeFileSync(path.join(PROFILE_DIR, `${name}.window.json`), JSON.stringify({ from, to: Number(process.hrtime.bigint() / 1000n) }));
       process.stdout.write(`${name}: ${run.rps.toFixed(0)} req/s under the profiler, server CPU ${(run.serverCpu * 100).toFixed(0)}%\n`);
       await rig.stopServer(server);

@@ -11,9 +11,12 @@
  * test and the reference run on core 1; this load generator, the simulator
  * and redis-server on core 0.
  *
- * Options: --rounds N (3), --seconds S per run (3), --flow-seconds S (10),
- * --callbacks N (3000), --quick (1 round of 2 s, 4 s of flows),
- * --no-write (do not touch bench/RESULTS.md), --profile (see profile.js).
+ * Options: --rounds N (3), --seconds S per run (3), --connections N (50),
+ * --flow-seconds S (10), --callbacks N (3000), --paced-rate R (200/s),
+ * --paced-seconds S (5), --max-other-load F (0.1) and --retries N (2) for
+ * repeating runs that other processes disturbed, --quick (1 round of 2 s,
+ * 4 s of flows), --no-write (do not touch bench/RESULTS.md), --profile
+ * (CPU profiles instead; see profile.js).
  */
 const { execSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -44,17 +47,30 @@ const SETTINGS = {
   seconds: option('seconds', QUICK ? 2 : 3),
   flowSeconds: option('flow-seconds', QUICK ? 4 : 10),
   callbacks: option('callbacks', QUICK ? 1000 : 3000),
-  connections: option('connections', 10),
+  pacedRate: option('paced-rate', 200),
+  pacedSeconds: option('paced-seconds', QUICK ? 2 : 5),
+  connections: option('connections', 50),
+  /** A round where other processes took more than this share of the server's core is run again. */
+  maxOtherLoad: option('max-other-load', 0.1),
+  retries: option('retries', 2),
   concurrency: 50,
 };
 
 const say = (line) => process.stdout.write(`${line}\n`);
+const pct = (share) => (Number.isFinite(share) ? `${(share * 100).toFixed(0)}%` : '—');
 
 /** Everything started for the run, so it can all be stopped. */
 class Rig {
   constructor() {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ipernity-connect-bench-'));
     this.children = [];
+    // an interrupted run leaves no server, simulator or redis-server behind
+    for (const signal of ['SIGINT', 'SIGTERM']) {
+      process.once(signal, () => {
+        for (const child of this.children) child.kill('SIGKILL');
+        process.exit(130);
+      });
+    }
   }
 
   async start() {
@@ -72,13 +88,14 @@ class Rig {
   }
 
   /** The server with one session store, pinned to the server core, logging at info to a file. */
-  async startServer(store, { extraNodeArgs = [], tag = store } = {}) {
+  async startServer(store, { extraNodeArgs = [], tag = store, port = this.appPort } = {}) {
     const logFile = path.join(this.dir, `server-${tag}.log`);
+    const origin = `http://127.0.0.1:${port}`;
     const env = {
       ...process.env,
       NODE_ENV: 'production',
-      PORT: String(this.appPort),
-      PUBLIC_URL: this.appOrigin,
+      PORT: String(port),
+      PUBLIC_URL: origin,
       SESSION_SECRET,
       IPERNITY_API_KEY: API_KEY,
       IPERNITY_API_SECRET: API_SECRET,
@@ -92,15 +109,15 @@ class Rig {
       RATE_LIMIT_PER_MINUTE: '0',
     };
     const child = this.#spawn(SERVER_CORE, process.execPath, [...extraNodeArgs, path.join(ROOT, 'dist/server.js')], { env, logFile, cwd: ROOT });
-    await lib.waitForPort(this.appPort);
+    await lib.waitForPort(port);
     // ready means the store answers too
     for (let i = 0; i < 100; i += 1) {
-      const ready = await fetch(`${this.appOrigin}/readyz`).then((r) => r.status, () => 0);
+      const ready = await fetch(`${origin}/readyz`).then((r) => r.status, () => 0);
       if (ready === 200) break;
       await sleep(50);
     }
-    const app = new Pool(this.appOrigin, { connections: SETTINGS.concurrency });
-    return { child, app, logFile, dataDir: env.DATA_DIR, store };
+    const app = new Pool(origin, { connections: SETTINGS.concurrency });
+    return { child, app, origin, logFile, dataDir: env.DATA_DIR, store };
   }
 
   async stopServer(server) {
@@ -126,17 +143,14 @@ class Rig {
 async function cannon(origin, request, seconds, watchPid) {
   const latencies = [];
   const statuses = {};
-  const cpuBefore = process.cpuUsage();
-  const serverCpuBefore = watchPid ? lib.cpuSecondsOf(watchPid) : NaN;
-  const started = performance.now();
+  const watch = lib.cpuWatch(watchPid ? { server: watchPid } : {});
   const instance = autocannon({ url: origin + request.path, method: request.method ?? 'GET', headers: request.headers, body: request.body, connections: SETTINGS.connections, duration: seconds });
   instance.on('response', (_client, status, _bytes, ms) => {
     latencies.push(ms);
     statuses[status] = (statuses[status] ?? 0) + 1;
   });
   const result = await instance;
-  const wall = (performance.now() - started) / 1000;
-  const cpu = process.cpuUsage(cpuBefore);
+  const cpu = watch();
   const p = lib.percentiles(latencies);
   return {
     rps: latencies.length / result.duration,
@@ -144,8 +158,10 @@ async function cannon(origin, request, seconds, watchPid) {
     p99: p.p99,
     statuses,
     errors: result.errors + result.timeouts,
-    genCpu: (cpu.user + cpu.system) / 1e6 / wall,
-    serverCpu: watchPid ? (lib.cpuSecondsOf(watchPid) - serverCpuBefore) / wall : NaN,
+    genCpu: cpu.loadGenerator,
+    serverCpu: watchPid ? cpu.server : NaN,
+    // CPU on the server's core that is not the watched server: other processes on this machine
+    otherOnServerCore: watchPid ? Math.max(0, cpu[`core${SERVER_CORE}`] - cpu.server) : NaN,
   };
 }
 
@@ -164,11 +180,24 @@ async function compare(rig, server, name, request, expectedStatus) {
   const reference = { path: '/' };
   await cannon(rig.refOrigin, reference, 1);
   await cannon(rig.appOrigin, request, 1);
-  const refs = [await cannon(rig.refOrigin, reference, SETTINGS.seconds, rig.reference.pid)];
+  const disturbed = (run) => run.otherOnServerCore > SETTINGS.maxOtherLoad;
+  let repeated = 0;
+  let first = await cannon(rig.refOrigin, reference, SETTINGS.seconds, rig.reference.pid);
+  for (let retry = 0; retry < SETTINGS.retries && disturbed(first); retry += 1, repeated += 1) first = await cannon(rig.refOrigin, reference, SETTINGS.seconds, rig.reference.pid);
+  const refs = [first];
   const runs = [];
   for (let round = 0; round < SETTINGS.rounds; round += 1) {
-    runs.push(await cannon(rig.appOrigin, request, SETTINGS.seconds, server.child.pid));
-    refs.push(await cannon(rig.refOrigin, reference, SETTINGS.seconds, rig.reference.pid));
+    // a case run and the reference run after it, again when other processes took the server's core
+    let run;
+    let ref;
+    for (let attempt = 0; attempt <= SETTINGS.retries; attempt += 1) {
+      run = await cannon(rig.appOrigin, request, SETTINGS.seconds, server.child.pid);
+      ref = await cannon(rig.refOrigin, reference, SETTINGS.seconds, rig.reference.pid);
+      if (!disturbed(run) && !disturbed(ref)) break;
+      if (attempt < SETTINGS.retries) repeated += 1;
+    }
+    runs.push(run);
+    refs.push(ref);
   }
   const ratios = runs.map((run, i) => run.rps / ((refs[i].rps + refs[i + 1].rps) / 2));
   const unexpected = runs.reduce((sum, run) => sum + run.errors + Object.entries(run.statuses).filter(([status]) => Number(status) !== expectedStatus).reduce((s, [, n]) => s + n, 0), 0);
@@ -183,10 +212,19 @@ async function compare(rig, server, name, request, expectedStatus) {
     refP50: median(refs.map((r) => r.p50)),
     refP99: median(refs.map((r) => r.p99)),
     serverCpu: median(runs.map((r) => r.serverCpu)),
+    refCpu: median(refs.map((r) => r.serverCpu)),
     genCpu: Math.max(...runs.map((r) => r.genCpu), ...refs.map((r) => r.genCpu)),
+    otherLoad: Math.max(...runs.map((r) => r.otherOnServerCore), ...refs.map((r) => r.otherOnServerCore)),
+    cpuMsPerRequest: median(runs.map((r) => (r.serverCpu * 1000) / r.rps)),
+    refCpuMsPerRequest: median(refs.map((r) => (r.serverCpu * 1000) / r.rps)),
+    repeated,
     unexpected,
   };
-  say(`  ${name}: ${row.rps.toFixed(0)} req/s (ref ${row.refRps.toFixed(0)}), ratio ${row.ratio.toFixed(3)} [${ratios.map((r) => r.toFixed(3)).join(', ')}], p50 ${row.p50.toFixed(2)} ms, p99 ${row.p99.toFixed(2)} ms, server CPU ${(row.serverCpu * 100).toFixed(0)}%, load CPU ≤ ${(row.genCpu * 100).toFixed(0)}%, unexpected ${unexpected}`);
+  // the same comparison in CPU time per request: what one saturated core would serve, whatever else ran
+  row.cpuRatio = row.refCpuMsPerRequest / row.cpuMsPerRequest;
+  say(`  ${name}: ${row.rps.toFixed(0)} req/s (ref ${row.refRps.toFixed(0)}), ratio ${row.ratio.toFixed(3)} [${ratios.map((r) => r.toFixed(3)).join(', ')}], p50 ${row.p50.toFixed(2)} ms, p99 ${row.p99.toFixed(2)} ms, ` +
+    `server CPU ${pct(row.serverCpu)} (${row.cpuMsPerRequest.toFixed(3)} ms/request; reference ${pct(row.refCpu)}, ${row.refCpuMsPerRequest.toFixed(3)} ms/request; CPU-cost ratio ${row.cpuRatio.toFixed(3)}), ` +
+    `load generator ≤ ${pct(row.genCpu)}, other processes on core ${SERVER_CORE} ≤ ${pct(row.otherLoad)} (${repeated} runs repeated), unexpected ${unexpected}`);
   return row;
 }
 
@@ -220,17 +258,11 @@ async function setFault(rig, fault) {
   if (answer.status !== 204) throw new Error(`the simulator refused the fault: ${answer.status} ${answer.text}`);
 }
 
-/**
- * The callback with the simulator answering auth.getToken after a fixed delay.
- * Prepares `count` pending attempts (POST /connect, one session each) and as
- * many authorized frobs (the simulator's authorization form, one user each),
- * then replays the callbacks with a closed loop of 50 undici clients: each
- * latency is one GET /connect/callback, so p - 20 ms is our overhead.
- */
-async function callbackCase(rig, server, name) {
+/** `count` pending attempts (POST /connect, one session each) and as many authorized frobs (the simulator's form, one user each). */
+async function prepareCallbacks(rig, server, count) {
   const { cookie, token } = await csrfPair(rig, server);
-  const pairs = new Array(SETTINGS.callbacks);
-  await pool(SETTINGS.callbacks, SETTINGS.concurrency, async (i) => {
+  const pairs = new Array(count);
+  await pool(count, SETTINGS.concurrency, async (i) => {
     const start = await lib.exchange(server.app, rig.appOrigin, '/connect', { method: 'POST', headers: { cookie, 'content-type': lib.FORM }, body: lib.form({ _csrf: token, perm_doc: 'read', return_to: '/after' }) });
     if (start.status !== 303) throw new Error(`POST /connect answered ${start.status}`);
     const jar = lib.keepCookies(new Map(), start.headers['set-cookie']);
@@ -244,48 +276,101 @@ async function callbackCase(rig, server, name) {
     const back = new URL(decision.headers.location);
     pairs[i] = { path: back.pathname + back.search, cookie: `${cookie}; ${lib.cookieHeader(jar)}` };
   });
+  return pairs;
+}
 
-  // the upstream alone at the same concurrency: auth.getToken with a spent frob, answered after the same delay
-  await setFault(rig, { delayMs: UPSTREAM_DELAY_MS, methods: ['auth.getToken'] });
+/** auth.getToken straight from the load generator at the same concurrency (a spent frob, answered after the same delay). */
+async function upstreamAlone(rig) {
   const { sign } = require(path.join(ROOT, 'dist/ipernity/signature'));
   const params = { api_key: API_KEY, frob: '123456789-0ad5e2a8' };
-  const upstreamBody = lib.form({ ...params, api_sig: sign(params, API_SECRET, 'auth.getToken') });
-  const upstream = [];
+  const body = lib.form({ ...params, api_sig: sign(params, API_SECRET, 'auth.getToken') });
+  const latencies = [];
   await pool(SETTINGS.concurrency * 10, SETTINGS.concurrency, async () => {
-    const answer = await lib.exchange(rig.sim, rig.simOrigin, '/api/auth.getToken/json', { method: 'POST', headers: { 'content-type': lib.FORM }, body: upstreamBody });
-    upstream.push(answer.ms);
+    const answer = await lib.exchange(rig.sim, rig.simOrigin, '/api/auth.getToken/json', { method: 'POST', headers: { 'content-type': lib.FORM }, body });
+    latencies.push(answer.ms);
   });
+  return lib.percentiles(latencies);
+}
 
-  const warmup = Math.min(200, Math.floor(SETTINGS.callbacks / 10));
+/**
+ * Replays prepared callbacks from 50 undici clients: a closed loop (each
+ * client sends its next callback as soon as the last is answered), or paced
+ * (each client sends one every `paceMs`, so the offered rate is 50 ÷ paceMs,
+ * below saturation). Each latency is one GET /connect/callback, so p − 20 ms
+ * is our overhead. Beside it: the server's own view (pino's responseTime)
+ * and auth.getToken as the server timed it (its Prometheus histogram).
+ */
+async function replayCallbacks(rig, server, name, pairs, upstream, paceMs) {
+  const warmup = Math.min(100, Math.floor(pairs.length / 10));
   const latencies = [];
   const statuses = {};
-  const serverCpuBefore = lib.cpuSecondsOf(server.child.pid);
+  const metricsBefore = await lib.scrapeMetrics(server.app, rig.appOrigin);
+  const logOffset = fs.statSync(server.logFile).size;
+  const watch = lib.cpuWatch({ server: server.child.pid, simulator: rig.simulator.pid, redis: rig.redis.pid });
   const started = performance.now();
-  await pool(SETTINGS.callbacks, SETTINGS.concurrency, async (i) => {
-    const answer = await lib.exchange(server.app, rig.appOrigin, pairs[i].path, { headers: { cookie: pairs[i].cookie } });
-    const ok = answer.status === 303 && answer.headers.location === '/after';
-    statuses[ok ? 'ok' : answer.status] = (statuses[ok ? 'ok' : answer.status] ?? 0) + 1;
-    if (i >= warmup) latencies.push(answer.ms);
-  });
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: SETTINGS.concurrency }, async (_, client) => {
+      if (paceMs) await sleep((paceMs * client) / SETTINGS.concurrency); // spread the clients over one period
+      while (next < pairs.length) {
+        const i = next;
+        next += 1;
+        const sent = performance.now();
+        const answer = await lib.exchange(server.app, rig.appOrigin, pairs[i].path, { headers: { cookie: pairs[i].cookie } });
+        const ok = answer.status === 303 && answer.headers.location === '/after';
+        statuses[ok ? 'ok' : answer.status] = (statuses[ok ? 'ok' : answer.status] ?? 0) + 1;
+        if (i >= warmup) latencies.push(answer.ms);
+        if (paceMs) await sleep(Math.max(0, paceMs - (performance.now() - sent)));
+      }
+    }),
+  );
   const wall = (performance.now() - started) / 1000;
-  await setFault(rig, undefined);
+  const cpu = watch();
   const p = lib.percentiles(latencies);
-  const u = lib.percentiles(upstream);
+  const metricsAfter = await lib.scrapeMetrics(server.app, rig.appOrigin);
+  const key = (suffix) => `ipernity_api_call_duration_seconds_${suffix}{method="auth.getToken",outcome="ok"}`;
+  const calls = (metricsAfter.get(key('count')) ?? 0) - (metricsBefore.get(key('count')) ?? 0);
+  const upstreamMean = (((metricsAfter.get(key('sum')) ?? 0) - (metricsBefore.get(key('sum')) ?? 0)) / calls) * 1000;
+  await sleep(300); // pino writes asynchronously
+  const s = lib.percentiles(serverResponseTimes(server.logFile, logOffset, '/connect/callback'));
+  const rate = pairs.length / wall;
   const row = {
     name,
-    rps: SETTINGS.callbacks / wall,
+    rps: rate,
     p50: p.p50,
     p99: p.p99,
     overheadP50: p.p50 - UPSTREAM_DELAY_MS,
     overheadP99: p.p99 - UPSTREAM_DELAY_MS,
-    upstreamP50: u.p50,
-    upstreamP99: u.p99,
-    serverCpu: (lib.cpuSecondsOf(server.child.pid) - serverCpuBefore) / wall,
-    unexpected: SETTINGS.callbacks - (statuses.ok ?? 0),
+    upstreamP50: upstream.p50,
+    upstreamP99: upstream.p99,
+    serverCpu: cpu.server,
+    cpuMsPerRequest: (cpu.server * 1000) / rate,
+    cpu,
+    serverP50: s.p50,
+    serverP99: s.p99,
+    upstreamMean,
+    unexpected: pairs.length - (statuses.ok ?? 0),
     statuses,
   };
-  say(`  ${name}: ${row.rps.toFixed(0)} callbacks/s, p50 ${p.p50.toFixed(2)} ms, p99 ${p.p99.toFixed(2)} ms (upstream alone p50 ${u.p50.toFixed(2)}, p99 ${u.p99.toFixed(2)}), server CPU ${(row.serverCpu * 100).toFixed(0)}%, answers ${JSON.stringify(statuses)}`);
+  say(`  ${name}: ${rate.toFixed(0)} callbacks/s, client-side p50 ${p.p50.toFixed(2)} ms, p99 ${p.p99.toFixed(2)} ms; server-side (pino responseTime) p50 ${s.p50} ms, p99 ${s.p99} ms; ` +
+    `getToken as the server saw it: mean ${upstreamMean.toFixed(2)} ms over ${calls} calls; upstream alone from the load generator p50 ${upstream.p50.toFixed(2)}, p99 ${upstream.p99.toFixed(2)} ms; ` +
+    `CPU: server ${pct(cpu.server)} (${row.cpuMsPerRequest.toFixed(3)} ms/callback), simulator ${pct(cpu.simulator)}, redis ${pct(cpu.redis)}, load generator ${pct(cpu.loadGenerator)}, core0 ${pct(cpu.core0)}, core1 ${pct(cpu.core1)}; answers ${JSON.stringify(statuses)}`);
   return row;
+}
+
+/** The callback with ipernity's auth.getToken answering after 20 ms: 50 clients in a closed loop, then 50 clients paced below saturation. */
+async function callbackCases(rig, server, store) {
+  const pacedCount = Math.round(SETTINGS.pacedRate * SETTINGS.pacedSeconds);
+  const pairs = await prepareCallbacks(rig, server, SETTINGS.callbacks + pacedCount);
+  await setFault(rig, { delayMs: UPSTREAM_DELAY_MS, methods: ['auth.getToken'] });
+  try {
+    const upstream = await upstreamAlone(rig);
+    const closed = await replayCallbacks(rig, server, `callback, ${store}, upstream +${UPSTREAM_DELAY_MS} ms, ${SETTINGS.concurrency} clients closed loop`, pairs.slice(0, SETTINGS.callbacks), upstream);
+    const paced = await replayCallbacks(rig, server, `callback, ${store}, upstream +${UPSTREAM_DELAY_MS} ms, ${SETTINGS.concurrency} clients paced at ${SETTINGS.pacedRate}/s`, pairs.slice(SETTINGS.callbacks), upstream, (SETTINGS.concurrency / SETTINGS.pacedRate) * 1000);
+    return [closed, paced];
+  } finally {
+    await setFault(rig, undefined);
+  }
 }
 
 /** Complete flows for `seconds` from 50 concurrent visitors, each as a distinct ipernity user. */
@@ -294,7 +379,7 @@ async function flowsCase(rig, server, name) {
   const latencies = [];
   const failures = {};
   let lastJar;
-  const serverCpuBefore = lib.cpuSecondsOf(server.child.pid);
+  const watch = lib.cpuWatch({ server: server.child.pid, simulator: rig.simulator.pid, redis: rig.redis.pid });
   const started = performance.now();
   await Promise.all(
     Array.from({ length: SETTINGS.concurrency }, async () => {
@@ -312,6 +397,7 @@ async function flowsCase(rig, server, name) {
     }),
   );
   const wall = (performance.now() - started) / 1000;
+  const cpu = watch();
   const p = lib.percentiles(latencies);
   const failed = Object.values(failures).reduce((a, b) => a + b, 0);
   const row = {
@@ -322,10 +408,13 @@ async function flowsCase(rig, server, name) {
     completed: latencies.length,
     unexpected: failed,
     failures,
-    serverCpu: (lib.cpuSecondsOf(server.child.pid) - serverCpuBefore) / wall,
+    serverCpu: cpu.server,
+    cpuMsPerRequest: (cpu.server * 1000) / (latencies.length / wall),
+    cpu,
     lastJar,
   };
-  say(`  ${name}: ${row.rps.toFixed(0)} flows/s (${latencies.length} in ${wall.toFixed(1)} s), flow p50 ${p.p50.toFixed(1)} ms, p99 ${p.p99.toFixed(1)} ms, server CPU ${(row.serverCpu * 100).toFixed(0)}%, failures ${JSON.stringify(failures)}`);
+  say(`  ${name}: ${row.rps.toFixed(0)} flows/s (${latencies.length} in ${wall.toFixed(1)} s), flow p50 ${p.p50.toFixed(1)} ms, p99 ${p.p99.toFixed(1)} ms; ` +
+    `CPU: server ${pct(cpu.server)} (${row.cpuMsPerRequest.toFixed(2)} ms/flow, so one core would serve ${(1000 / row.cpuMsPerRequest).toFixed(0)} flows/s), simulator ${pct(cpu.simulator)}, redis ${pct(cpu.redis)}, load generator ${pct(cpu.loadGenerator)}, core0 ${pct(cpu.core0)}, core1 ${pct(cpu.core1)}; failures ${JSON.stringify(failures)}`);
   return row;
 }
 
@@ -371,6 +460,45 @@ function sqliteSessionBytes(dataDir, connectedJar) {
   }
 }
 
+/** pino-http's responseTime (ms) of the requests to `pathPrefix` logged after `offset` bytes. */
+function serverResponseTimes(logFile, offset, pathPrefix) {
+  const fd = fs.openSync(logFile, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    const buffer = Buffer.alloc(size - offset);
+    fs.readSync(fd, buffer, 0, buffer.length, offset);
+    const times = [];
+    for (const line of buffer.toString('utf8').split('\n')) {
+      if (!line.includes(pathPrefix)) continue;
+      try {
+        const entry = JSON.parse(line);
+        if (entry.req?.url?.startsWith(pathPrefix) && typeof entry.responseTime === 'number') times.push(entry.responseTime);
+      } catch {
+        // a line cut at the end of the read
+      }
+    }
+    return times;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Where the server's memory is, from its own Prometheus metrics. */
+async function memoryBreakdown(server, origin) {
+  const m = await lib.scrapeMetrics(server.app, origin);
+  const space = (name) => m.get(`nodejs_heap_space_size_total_bytes{space="${name}"}`);
+  return {
+    rss: m.get('process_resident_memory_bytes'),
+    heapTotal: m.get('nodejs_heap_size_total_bytes'),
+    heapUsed: m.get('nodejs_heap_size_used_bytes'),
+    external: m.get('nodejs_external_memory_bytes'),
+    newSpace: space('new'),
+    oldSpace: space('old'),
+    codeSpace: space('code'),
+    largeObject: space('large_object'),
+  };
+}
+
 /** Lines at level 50+ (error, fatal) and unhandled rejections in a server's JSON log. */
 function logTrouble(logFile) {
   const lines = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').split('\n').filter(Boolean) : [];
@@ -408,7 +536,7 @@ async function benchStore(rig, store, rows, facts) {
     ...(await compare(rig, server, `POST /connect, ${store}`, { path: '/connect', method: 'POST', headers: { cookie: csrfCookie, 'content-type': lib.FORM }, body: postBody }, 303)),
     target: { ratio: 0.35 },
   });
-  rows.push({ ...(await callbackCase(rig, server, `callback, ${store}, upstream +${UPSTREAM_DELAY_MS} ms`)), target: { overhead: [2, 15] } });
+  for (const row of await callbackCases(rig, server, store)) rows.push({ ...row, target: { overhead: [2, 15] } });
   const flows = await flowsCase(rig, server, `complete flows, ${store}`);
   rows.push({ ...flows, target: store === 'redis' ? { flows: 300 } : undefined });
 
@@ -417,6 +545,7 @@ async function benchStore(rig, store, rows, facts) {
   const attemptJar = lib.keepCookies(new Map(), attempt.headers['set-cookie']);
 
   const memory = lib.memoryOf(server.child.pid);
+  facts.memory[store] = await memoryBreakdown(server, rig.appOrigin).catch(() => undefined);
   if (store === 'redis') facts.redisBytes = await redisSessionBytes(rig, flows.lastJar ?? connected, attemptJar);
   const exitCode = await rig.stopServer(server);
   if (store === 'sqlite') facts.sqliteBytes = sqliteSessionBytes(server.dataDir, flows.lastJar ?? connected);
@@ -443,15 +572,17 @@ const mark = (ok) => (ok === undefined ? '' : ok ? 'met' : '**not met**');
 function report(rows, facts, seconds) {
   const lines = [];
   const cpu = os.cpus()[0]?.model ?? 'unknown';
-  lines.push(`Run ${new Date().toISOString()} · commit ${gitCommit()} · ${os.cpus().length} cores (${cpu}) · Node ${process.version} · ${os.platform()} ${os.release()}`);
+  lines.push(`Run ${new Date().toISOString()} · commit ${gitCommit()} · ${os.cpus().length} cores (${cpu}) · Node ${process.version} · ${os.platform()} ${os.release()} · load average ${facts.load.map((l) => l.toFixed(2)).join(' → ')}`);
   lines.push('');
   lines.push(`Throughput rows: autocannon, ${SETTINGS.connections} connections, ${SETTINGS.rounds} rounds of ${SETTINGS.seconds} s alternating reference and case (ratio = case ÷ mean of the reference runs either side, median of the rounds). ` +
     `Callback and flow rows: closed loops of ${SETTINGS.concurrency} undici clients (the callback replays ${SETTINGS.callbacks} prepared attempt+frob pairs; flows run ${SETTINGS.flowSeconds} s). ` +
     `${lib.hasTaskset ? `Server under test and reference pinned to core ${SERVER_CORE}; load generator, simulator and redis-server to core ${LOAD_CORE}.` : 'No taskset: nothing pinned.'} ` +
-    `Server: NODE_ENV=production, LOG_LEVEL=info to a file, RATE_LIMIT_PER_MINUTE=0. Whole run ${fmt(seconds)} s.`);
+    `Server: NODE_ENV=production, LOG_LEVEL=info to a file, RATE_LIMIT_PER_MINUTE=0. Whole run ${fmt(seconds)} s. ` +
+    '"CPU ms/op" is the server process\'s CPU time per request (per flow for flows): 1000 ÷ it is what one saturated core would serve. "CPU-cost ratio" is the reference\'s CPU ms per request ÷ the case\'s: the throughput ratio two saturated, undisturbed cores would show. ' +
+    `"Other load" is the most CPU that processes outside the benchmark took on the server's core during a run; a run pair above ${pct(SETTINGS.maxOtherLoad)} is repeated (at most ${SETTINGS.retries} times).`);
   lines.push('');
-  lines.push('| case | req/s | p50 ms | p99 ms | ratio to bare Express 5 | reference req/s | server CPU | bad answers | target | met |');
-  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---|---|');
+  lines.push('| case | req/s | p50 ms | p99 ms | ratio to bare Express 5 | reference req/s | CPU-cost ratio | server CPU | CPU ms/op | other load (runs repeated) | bad answers | target | met |');
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|');
   for (const row of rows) {
     let target = '';
     let met;
@@ -468,7 +599,19 @@ function report(rows, facts, seconds) {
     const latency = row.overheadP50 !== undefined
       ? [`${fmt(row.p50, 2)} (+${fmt(row.overheadP50, 2)})`, `${fmt(row.p99, 2)} (+${fmt(row.overheadP99, 2)})`]
       : [fmt(row.p50, 2), fmt(row.p99, 2)];
-    lines.push(`| ${row.name} | ${fmt(row.rps)}${row.completed !== undefined ? ' flows/s' : ''} | ${latency[0]} | ${latency[1]} | ${row.ratio !== undefined ? fmt(row.ratio, 3) : '—'} | ${row.refRps !== undefined ? fmt(row.refRps) : '—'} | ${fmt(row.serverCpu * 100)}% | ${row.unexpected} | ${target} | ${mark(met)} |`);
+    lines.push(`| ${row.name} | ${fmt(row.rps)}${row.completed !== undefined ? ' flows/s' : ''} | ${latency[0]} | ${latency[1]} | ${row.ratio !== undefined ? fmt(row.ratio, 3) : '—'} | ${row.refRps !== undefined ? fmt(row.refRps) : '—'} | ${row.cpuRatio !== undefined ? fmt(row.cpuRatio, 3) : '—'} | ${pct(row.serverCpu)} | ${fmt(row.cpuMsPerRequest, 3)} | ${row.otherLoad !== undefined ? `${pct(row.otherLoad)} (${row.repeated})` : '—'} | ${row.unexpected} | ${target} | ${mark(met)} |`);
+  }
+  const detail = rows.filter((row) => row.cpu);
+  if (detail.length) {
+    lines.push('');
+    lines.push('Where the callback and flow time goes (callback: client-side latency, then the server\'s own pino `responseTime` for the same requests, then `auth.getToken` as the server timed it; CPU shares of one core):');
+    lines.push('');
+    lines.push('| case | client p50 / p99 ms | server-side p50 / p99 ms | getToken mean ms (server) | upstream alone p50 / p99 ms | server | simulator | redis | load generator | core 0 | core 1 |');
+    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const row of detail) {
+      const c = row.cpu;
+      lines.push(`| ${row.name} | ${fmt(row.p50, 1)} / ${fmt(row.p99, 1)} | ${row.serverP50 !== undefined ? `${fmt(row.serverP50)} / ${fmt(row.serverP99)}` : '—'} | ${row.upstreamMean !== undefined ? fmt(row.upstreamMean, 1) : '—'} | ${row.upstreamP50 !== undefined ? `${fmt(row.upstreamP50, 1)} / ${fmt(row.upstreamP99, 1)}` : '—'} | ${pct(c.server)} | ${pct(c.simulator)} | ${pct(c.redis)} | ${pct(c.loadGenerator)} | ${pct(c.core0)} | ${pct(c.core1)} |`);
+    }
   }
   const rb = facts.redisBytes;
   const sb = facts.sqliteBytes;
@@ -487,6 +630,10 @@ function report(rows, facts, seconds) {
   }
   for (const [store, peak] of Object.entries(facts.rss)) {
     lines.push(`| peak RSS (VmHWM), server with ${store} store | ${mib(peak)} | ≤ 160 MB | ${mark(peak <= 160e6)} |`);
+    const m = facts.memory[store];
+    if (m) {
+      lines.push(`| at the end, ${store}: RSS; V8 heap total (used); new space; old space; code; large objects; external | ${mib(m.rss)}; ${mib(m.heapTotal)} (${mib(m.heapUsed)}); ${mib(m.newSpace)}; ${mib(m.oldSpace)}; ${mib(m.codeSpace)}; ${mib(m.largeObject)}; ${mib(m.external)} | | |`);
+    }
   }
   if (facts.refRss) lines.push(`| peak RSS (VmHWM), bare Express 5 reference | ${mib(facts.refRss)} | | |`);
   for (const [store, logs] of Object.entries(facts.logs)) {
@@ -505,12 +652,13 @@ async function main() {
   say(`ipernity-connect benchmark: ${os.cpus().length} cores, ${lib.hasTaskset ? (pinned ? `load generator pinned to core ${LOAD_CORE}` : 'taskset failed') : 'no taskset'}`);
   const rig = new Rig();
   const rows = [];
-  const facts = { rss: {}, exitCodes: {}, logs: {} };
+  const facts = { rss: {}, exitCodes: {}, logs: {}, memory: {}, load: [os.loadavg()[0]] };
   try {
     await rig.start();
     await benchStore(rig, 'sqlite', rows, facts);
     await benchStore(rig, 'redis', rows, facts);
     facts.refRss = lib.memoryOf(rig.reference.pid).peak;
+    facts.load.push(os.loadavg()[0]);
   } finally {
     await rig.stop();
   }
@@ -523,7 +671,7 @@ async function main() {
   fs.rmSync(rig.dir, { recursive: true, force: true });
 }
 
-module.exports = { Rig, cannon, csrfPair, compare, SETTINGS, API_KEY, API_SECRET, LOAD_CORE };
+module.exports = { Rig, cannon, csrfPair, compare, prepareCallbacks, replayCallbacks, upstreamAlone, setFault, SETTINGS, API_KEY, API_SECRET, LOAD_CORE, UPSTREAM_DELAY_MS };
 
 if (require.main === module) {
   main().catch((error) => {
