@@ -213,7 +213,7 @@ async function walkFlow({ app, sim, appOrigin, simOrigin, userId, query = 'perm_
   const back = new URL(decision.headers.location);
   at = appAt('callback');
   const callback = await exchange(at.dispatcher, at.origin, back.pathname + back.search, { headers: { cookie: cookieHeader(jar) } });
-  if (callback.status !== 303) throw new FlowError('callback', callback.status, callback.text.slice(0, 200));
+  if (callback.status !== 303) throw new FlowError('callback', callback.status, /Error code: ([A-Z_]+)/.exec(callback.text)?.[1]);
   keepCookies(jar, callback.headers['set-cookie']);
   at = appAt('connection');
   const connection = await exchange(at.dispatcher, at.origin, '/connection', { headers: { cookie: cookieHeader(jar) } });

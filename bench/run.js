@@ -79,11 +79,25 @@ class Rig {
     this.simOrigin = `http://127.0.0.1:${this.simPort}`;
     this.refOrigin = `http://127.0.0.1:${this.refPort}`;
     this.redis = this.#spawn(LOAD_CORE, 'redis-server', ['--port', String(this.redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir]);
+    this.reference = this.#spawn(SERVER_CORE, process.execPath, [path.join(__dirname, 'reference-server.js')], { env: { ...process.env, PORT: String(this.refPort), NODE_ENV: 'production' } });
+    await Promise.all([lib.waitForPort(this.redisPort), lib.waitForPort(this.refPort), this.restartSimulator()]);
+  }
+
+  /**
+   * A fresh simulator: it keeps every user and frob it ever made, and its
+   * authorization page lists users in time proportional to how many there
+   * are, so each store's cases start from an empty one.
+   */
+  async restartSimulator() {
+    if (this.simulator) {
+      await this.sim.close();
+      await lib.stopChild(this.simulator);
+      this.children = this.children.filter((child) => child !== this.simulator);
+    }
     this.simulator = this.#spawn(LOAD_CORE, process.execPath, [path.join(ROOT, 'dist/simulator/server.js')], {
       env: { ...process.env, SIMULATOR_PORT: String(this.simPort), SIMULATOR_API_KEY: API_KEY, SIMULATOR_API_SECRET: API_SECRET, SIMULATOR_CALLBACK_URL: `${this.appOrigin}/connect/callback` },
     });
-    this.reference = this.#spawn(SERVER_CORE, process.execPath, [path.join(__dirname, 'reference-server.js')], { env: { ...process.env, PORT: String(this.refPort), NODE_ENV: 'production' } });
-    await Promise.all([lib.waitForPort(this.redisPort), lib.waitForPort(this.simPort), lib.waitForPort(this.refPort)]);
+    await lib.waitForPort(this.simPort);
     this.sim = new Pool(this.simOrigin, { connections: SETTINGS.concurrency });
   }
 
@@ -390,7 +404,7 @@ async function flowsCase(rig, server, name) {
           latencies.push(performance.now() - flowStarted);
           lastJar = jar;
         } catch (error) {
-          const key = error instanceof lib.FlowError ? `${error.step} ${error.status}` : error.message;
+          const key = error instanceof lib.FlowError ? error.message : error.message;
           failures[key] = (failures[key] ?? 0) + 1;
         }
       }
@@ -518,6 +532,7 @@ function logTrouble(logFile) {
 
 async function benchStore(rig, store, rows, facts) {
   say(`\n${store} store`);
+  await rig.restartSimulator();
   const server = await rig.startServer(store);
   // warm the JIT and the store with real flows, and keep one connected browser
   let connected;
@@ -578,10 +593,10 @@ function report(rows, facts, seconds) {
     `Callback and flow rows: closed loops of ${SETTINGS.concurrency} undici clients (the callback replays ${SETTINGS.callbacks} prepared attempt+frob pairs; flows run ${SETTINGS.flowSeconds} s). ` +
     `${lib.hasTaskset ? `Server under test and reference pinned to core ${SERVER_CORE}; load generator, simulator and redis-server to core ${LOAD_CORE}.` : 'No taskset: nothing pinned.'} ` +
     `Server: NODE_ENV=production, LOG_LEVEL=info to a file, RATE_LIMIT_PER_MINUTE=0. Whole run ${fmt(seconds)} s. ` +
-    '"CPU ms/op" is the server process\'s CPU time per request (per flow for flows): 1000 ÷ it is what one saturated core would serve. "CPU-cost ratio" is the reference\'s CPU ms per request ÷ the case\'s: the throughput ratio two saturated, undisturbed cores would show. ' +
+    '"CPU ms/op" is the server process\'s CPU time per request (per flow for flows): 1000 ÷ it is what one saturated core would serve; the reference\'s figure (about 0.14 ms on an undisturbed core here) shows how fast the core was during that row. "CPU-cost ratio" is the reference\'s CPU ms per request ÷ the case\'s: the throughput ratio two saturated, undisturbed cores would show. ' +
     `"Other load" is the most CPU that processes outside the benchmark took on the server's core during a run; a run pair above ${pct(SETTINGS.maxOtherLoad)} is repeated (at most ${SETTINGS.retries} times).`);
   lines.push('');
-  lines.push('| case | req/s | p50 ms | p99 ms | ratio to bare Express 5 | reference req/s | CPU-cost ratio | server CPU | CPU ms/op | other load (runs repeated) | bad answers | target | met |');
+  lines.push('| case | req/s | p50 ms | p99 ms | ratio to bare Express 5 | reference req/s | CPU-cost ratio | server CPU | CPU ms/op (reference) | other load (runs repeated) | bad answers | target | met |');
   lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|');
   for (const row of rows) {
     let target = '';
@@ -599,7 +614,7 @@ function report(rows, facts, seconds) {
     const latency = row.overheadP50 !== undefined
       ? [`${fmt(row.p50, 2)} (+${fmt(row.overheadP50, 2)})`, `${fmt(row.p99, 2)} (+${fmt(row.overheadP99, 2)})`]
       : [fmt(row.p50, 2), fmt(row.p99, 2)];
-    lines.push(`| ${row.name} | ${fmt(row.rps)}${row.completed !== undefined ? ' flows/s' : ''} | ${latency[0]} | ${latency[1]} | ${row.ratio !== undefined ? fmt(row.ratio, 3) : '—'} | ${row.refRps !== undefined ? fmt(row.refRps) : '—'} | ${row.cpuRatio !== undefined ? fmt(row.cpuRatio, 3) : '—'} | ${pct(row.serverCpu)} | ${fmt(row.cpuMsPerRequest, 3)} | ${row.otherLoad !== undefined ? `${pct(row.otherLoad)} (${row.repeated})` : '—'} | ${row.unexpected} | ${target} | ${mark(met)} |`);
+    lines.push(`| ${row.name} | ${fmt(row.rps)}${row.completed !== undefined ? ' flows/s' : ''} | ${latency[0]} | ${latency[1]} | ${row.ratio !== undefined ? fmt(row.ratio, 3) : '—'} | ${row.refRps !== undefined ? fmt(row.refRps) : '—'} | ${row.cpuRatio !== undefined ? fmt(row.cpuRatio, 3) : '—'} | ${pct(row.serverCpu)} | ${fmt(row.cpuMsPerRequest, 3)}${row.refCpuMsPerRequest !== undefined ? ` (${fmt(row.refCpuMsPerRequest, 3)})` : ''} | ${row.otherLoad !== undefined ? `${pct(row.otherLoad)} (${row.repeated})` : '—'} | ${row.unexpected} | ${target} | ${mark(met)} |`);
   }
   const detail = rows.filter((row) => row.cpu);
   if (detail.length) {

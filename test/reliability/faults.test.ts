@@ -96,13 +96,13 @@ describe('faults', () => {
   });
 
   describe('when ipernity misbehaves during auth.getToken', () => {
-    it.each<[string, Fault, number, string]>([
-      ['is slower than the client timeout', { delayMs: CLIENT_TIMEOUT_MS * 3 }, 504, 'UPSTREAM_TIMEOUT'],
-      ['answers HTTP 500', { status: 500 }, 502, 'UPSTREAM_HTTP_STATUS'],
-      ['answers HTTP 503', { status: 503 }, 502, 'UPSTREAM_HTTP_STATUS'],
-      ['answers HTML instead of JSON', { notJson: true }, 502, 'UPSTREAM_BAD_RESPONSE'],
-      ['drops the connection', { drop: true }, 502, 'UPSTREAM_NETWORK'],
-    ])('it %s: 20 concurrent callbacks each get a %i %s page, then flows complete again', async (name, fault, status, code) => {
+    it.each<[string, number, string, Fault]>([
+      ['is slower than the client timeout', 504, 'UPSTREAM_TIMEOUT', { delayMs: CLIENT_TIMEOUT_MS * 3 }],
+      ['answers HTTP 500', 502, 'UPSTREAM_HTTP_STATUS', { status: 500 }],
+      ['answers HTTP 503', 502, 'UPSTREAM_HTTP_STATUS', { status: 503 }],
+      ['answers HTML instead of JSON', 502, 'UPSTREAM_BAD_RESPONSE', { notJson: true }],
+      ['drops the connection', 502, 'UPSTREAM_NETWORK', { drop: true }],
+    ])('it %s: 20 concurrent callbacks each get a %i %s page, then flows complete again', async (name, status, code, fault) => {
       simulator.faults.set({ ...fault, methods: ['auth.getToken'] });
       const during = await inParallel(20, 20, () => outcomeOf(targets));
       expect(during).toEqual(new Array(20).fill(`callback ${status} ${code}`));
@@ -156,6 +156,7 @@ describe('faults', () => {
       await Promise.all(load);
 
       const failures = outcomes.filter((o) => o.outcome !== 'connected');
+      recordFigures('faults', { 'flows completed around the Redis outage': outcomes.filter((o) => o.outcome === 'connected').length + before.length, 'answers refused during the Redis outage': failures.length });
       // every failure is a store-unavailable page, answered quickly
       expect(failures.filter((o) => !/^(start|callback|connection) 503 SESSION_STORE_UNAVAILABLE$/.test(o.outcome))).toEqual([]);
       expect(failures.filter((o) => !(o.ms < OUTAGE_ANSWER_MS))).toEqual([]);
@@ -169,7 +170,6 @@ describe('faults', () => {
       expect(await healthy(server.origin)).toBe(true);
       expect(server.child.exitCode).toBeNull();
       survived.push(`Redis stopped and restarted mid-load (${failures.length} quick 503 pages, ready again ${recoveredInMs} ms after Redis came back)`);
-      recordFigures('faults', { 'flows completed around the Redis outage': outcomes.filter((o) => o.outcome === 'connected').length + before.length });
     });
   });
 

@@ -26,6 +26,15 @@ function commit() {
 
 const cell = (text) => String(text).replace(/\|/g, '\\|').replace(/\s+/g, ' ').trim();
 
+/** The gist of a failure: the first lines of what was received (a jest diff), else its first line. */
+function gist(message) {
+  // eslint-disable-next-line no-control-regex -- jest colours its messages
+  const lines = message.replace(/\u001b\[[0-9;]*m/g, '').split('\n');
+  const received = [...new Set(lines.filter((line) => /^\s*\+ {3,}\S/.test(line) && !/^\s*\+\s+(Array \[|Object \{|\]|\},?|"ms":.*|"phase":.*)$/.test(line)).map((line) => line.trim()))].slice(0, 2);
+  const first = lines.find((line) => line.trim() && !line.includes('expect(')) ?? lines[0] ?? '';
+  return (received.length ? received.map((line) => line.replace(/^\+\s+/, '')).join(' ') : first).slice(0, 200);
+}
+
 class ReliabilitySummaryReporter {
   onRunStart() {
     this.started = Date.now();
@@ -52,7 +61,7 @@ class ReliabilitySummaryReporter {
       const file = path.relative(ROOT, suite.testFilePath);
       if (suite.testExecError) lines.push(`| ${cell(file)} | **failed to run**: ${cell(suite.testExecError.message.split('\n')[0])} |`);
       for (const test of suite.testResults) {
-        const why = test.status === 'failed' ? `: ${cell((test.failureMessages[0] ?? '').split('\n').find((l) => l.trim()) ?? '').slice(0, 160)}` : '';
+        const why = test.status === 'failed' ? `: ${cell(gist(test.failureMessages[0] ?? ''))}` : '';
         lines.push(`| ${cell(test.fullName)} | ${test.status === 'passed' ? 'passed' : `**${test.status}**${why}`} |`);
       }
     }
