@@ -7,8 +7,8 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const FILE = path.join(__dirname, 'RESULTS.md');
-const ORDER = ['bench', 'reliability'];
-const HEADER = '# Benchmark and reliability results\n\nWritten by `npm run bench` and `npm run test:reliability`; each rewrites only its own section.\n';
+const ORDER = ['bench', 'whatif', 'reliability'];
+const HEADER = '# Benchmark and reliability results\n\nWritten by `npm run bench`, `node bench/whatif.js` and `npm run test:reliability`; each rewrites only its own section.\n';
 
 /** Replaces (or adds) the section named `name` with `text`. */
 function writeSection(name, text, file = FILE) {

@@ -86,6 +86,15 @@ async function main() {
   } finally {
     await rig.stop();
   }
+  if (!process.argv.includes('--no-write') && !only) {
+    const { execSync } = require('node:child_process');
+    const os = require('node:os');
+    const commit = execSync('git rev-parse --short HEAD', { cwd: path.join(__dirname, '..') }).toString().trim();
+    const head = `## What-if: CPU time per request with one change\n\nRun ${new Date().toISOString()} · commit ${commit} · ${os.cpus().length} cores · Node ${process.version} · load average ${os.loadavg()[0].toFixed(2)}. ` +
+      `Two servers side by side on core 1 (unchanged, changed), ${rounds} alternating runs of ${seconds} s each at 50 connections after 3 s of warm-up; the figure is the least CPU time per request of the runs (other load only adds). ` +
+      'Changes are made in the running process by a preload (bench/whatif/) or Node flags; src/ is untouched.\n\n';
+    require('./results').writeSection('whatif', `${head}${lines.map((line) => `- ${line}`).join('\n')}\n`);
+  }
 }
 
 main().catch((error) => {
