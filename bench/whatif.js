@@ -85,6 +85,7 @@ async function main() {
     }
   } finally {
     await rig.stop();
+    require('node:fs').rmSync(rig.dir, { recursive: true, force: true });
   }
   if (!process.argv.includes('--no-write') && !only) {
     const { execSync } = require('node:child_process');
