@@ -66,6 +66,12 @@ function liveAttempts(attempts: readonly PendingAttempt[] | undefined, now = Dat
   return (attempts ?? []).filter((attempt) => now - attempt.startedAt <= ATTEMPT_TTL_MS);
 }
 
+/** Marks the route's errors to be answered as JSON, before any middleware that can fail runs. */
+function answersJson(_req: Request, res: Response, next: NextFunction): void {
+  res.locals.json = true;
+  next();
+}
+
 /** Express 5 hands rejected promises to the error handler; this names the function for stack traces. */
 type AsyncHandler = (req: Request, res: Response, next: NextFunction) => Promise<void>;
 
@@ -292,8 +298,7 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
   } satisfies AsyncHandler);
 
   // The connection as JSON for the site's own front end; `?check=1` asks ipernity now.
-  router.get('/connection', sessions.optional, async function connectionJson(req, res) {
-    res.locals.json = true;
+  router.get('/connection', answersJson, sessions.optional, async function connectionJson(req, res) {
     res.set('Cache-Control', 'no-store');
     const force = (req.query as Record<string, unknown>).check === '1';
     const hadConnection = Boolean(req.session?.connection);

@@ -42,8 +42,11 @@ export function createRedisClient(url: string, logger: Logger): RedisClientType 
   const client = createClient({
     url,
     disableOfflineQueue: true,
+    // a Redis that stops answering (frozen, or a network partition) is noticed within seconds, not never
+    pingInterval: 1000,
     socket: {
       connectTimeout: 2000,
+      socketTimeout: 2000,
       // keep retrying for ever, at most every 2 s, so the server recovers by itself when Redis returns
       reconnectStrategy: (retries: number) => Math.min(50 * 2 ** Math.min(retries, 6), 2000),
     },
@@ -117,7 +120,7 @@ export function createSessionStack(config: Config, logger: Logger, options: { st
     resave: false, // write only sessions that changed
     saveUninitialized: false, // no session for visitors who start nothing
     rolling: false, // the cookie is re-sent when the session changes, which `seenAt` makes happen on activity
-    unset: 'destroy',
+    unset: 'keep', // nothing sets req.session to null; 'destroy' deleted sessions whose load had failed
     genid: randomValue, // 256 random bits, from a pooled source
     cookie: {
       httpOnly: true,
@@ -131,7 +134,14 @@ export function createSessionStack(config: Config, logger: Logger, options: { st
   const enforceLifetime = lifetimeEnforcer(config.session.idleTimeoutMs, config.session.maxAgeMs);
 
   function required(req: Request, res: Response, next: NextFunction): void {
+    let called = false;
     middleware(req, res, (error?: unknown) => {
+      if (called) {
+        // express-session calls back again when its end-of-response save fails: the answer is already out
+        if (error) logger.warn({ event: 'late_error', code: 'SESSION_STORE_UNAVAILABLE', err: { message: (error as Error)?.message } }, 'session could not be saved after the response');
+        return;
+      }
+      called = true;
       if (error) {
         next(storeUnavailable(error));
         return;

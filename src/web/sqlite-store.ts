@@ -12,6 +12,10 @@ export interface SqliteStoreOptions {
   sweepIntervalMs?: number;
 }
 
+/** A touch that moves the expiry by less than this writes nothing. */
+const TOUCH_RESOLUTION_MS = 60_000;
+const MAX_KNOWN_EXPIRIES = 50_000;
+
 type Callback<T = void> = (error?: unknown, value?: T) => void;
 
 /**
@@ -23,8 +27,9 @@ export class SqliteSessionStore extends session.Store {
   readonly #db: Database.Database;
   readonly #defaultTtlMs: number;
   readonly #timer: NodeJS.Timeout;
+  readonly #knownExpiry = new Map<string, number>();
   readonly #statements: {
-    get: Database.Statement<[string, number], { data: string }>;
+    get: Database.Statement<[string, number], { data: string; expires: number }>;
     set: Database.Statement<[string, string, number]>;
     touch: Database.Statement<[number, string]>;
     destroy: Database.Statement<[string]>;
@@ -44,7 +49,7 @@ export class SqliteSessionStore extends session.Store {
     this.#db.exec('CREATE TABLE IF NOT EXISTS sessions (sid TEXT PRIMARY KEY, data TEXT NOT NULL, expires INTEGER NOT NULL) WITHOUT ROWID');
     this.#db.exec('CREATE INDEX IF NOT EXISTS sessions_expires ON sessions (expires)');
     this.#statements = {
-      get: this.#db.prepare('SELECT data FROM sessions WHERE sid = ? AND expires > ?'),
+      get: this.#db.prepare('SELECT data, expires FROM sessions WHERE sid = ? AND expires > ?'),
       set: this.#db.prepare('INSERT INTO sessions (sid, data, expires) VALUES (?, ?, ?) ON CONFLICT(sid) DO UPDATE SET data = excluded.data, expires = excluded.expires'),
       touch: this.#db.prepare('UPDATE sessions SET expires = ? WHERE sid = ?'),
       destroy: this.#db.prepare('DELETE FROM sessions WHERE sid = ?'),
@@ -79,26 +84,42 @@ export class SqliteSessionStore extends session.Store {
       (error, value) => callback(error, value),
       () => {
         const row = this.#statements.get.get(sid, Date.now());
-        return row ? (JSON.parse(row.data) as SessionData) : null;
+        if (!row) return null;
+        this.#remember(sid, row.expires);
+        return JSON.parse(row.data) as SessionData;
       },
     );
   }
 
   override set(sid: string, sess: SessionData, callback?: (error?: unknown) => void): void {
     this.#run(callback, () => {
-      this.#statements.set.run(sid, JSON.stringify(sess), this.#expires(sess));
+      const expires = this.#expires(sess);
+      this.#statements.set.run(sid, JSON.stringify(sess), expires);
+      this.#remember(sid, expires);
     });
   }
 
   override touch(sid: string, sess: SessionData, callback?: () => void): void {
     this.#run(callback as Callback | undefined, () => {
-      this.#statements.touch.run(this.#expires(sess), sid);
+      const expires = this.#expires(sess);
+      // express-session touches on every read: write only when the expiry moves by a minute or more
+      const known = this.#knownExpiry.get(sid);
+      if (known !== undefined && Math.abs(expires - known) < TOUCH_RESOLUTION_MS) return;
+      this.#statements.touch.run(expires, sid);
+      this.#remember(sid, expires);
     });
+  }
+
+  /** Expiries this process last read or wrote, so that touch can skip writes that change nothing that matters. */
+  #remember(sid: string, expires: number): void {
+    if (this.#knownExpiry.size >= MAX_KNOWN_EXPIRIES) this.#knownExpiry.clear();
+    this.#knownExpiry.set(sid, expires);
   }
 
   override destroy(sid: string, callback?: (error?: unknown) => void): void {
     this.#run(callback, () => {
       this.#statements.destroy.run(sid);
+      this.#knownExpiry.delete(sid);
     });
   }
 
@@ -109,6 +130,7 @@ export class SqliteSessionStore extends session.Store {
   override clear(callback?: (error?: unknown) => void): void {
     this.#run(callback, () => {
       this.#statements.clear.run();
+      this.#knownExpiry.clear();
     });
   }
 

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import request from 'supertest';
 import { SqliteSessionStore } from '../../src/web/sqlite-store';
 import { useAppAgainstSimulator, walkFlow } from '../support/harness';
@@ -61,6 +62,18 @@ describe('SqliteSessionStore', () => {
     store.set('b', session(Date.now() + HOUR));
     store.destroy('b');
     expect(await get('b')).toBeNull();
+  });
+
+  it('skips the write when a touch moves the expiry by less than a minute', async () => {
+    const expires = Date.now() + HOUR;
+    store.set('c', session(expires));
+    const db = new Database(path.join(dir, 'sessions.sqlite'), { readonly: true });
+    const stored = () => (db.prepare('SELECT expires FROM sessions WHERE sid = ?').get('c') as { expires: number }).expires;
+    store.touch('c', session(expires + 30_000));
+    expect(stored()).toBe(expires);
+    store.touch('c', session(expires + 5 * 60_000));
+    expect(stored()).toBe(expires + 5 * 60_000);
+    db.close();
   });
 
   it('sweeps expired sessions', async () => {
