@@ -35,6 +35,9 @@ FROM node:24-bookworm-slim
 ENV NODE_ENV=production \
     PORT=3000 \
     DATA_DIR=/data
+# V8 sizes its heap for the host's memory, not for this server's ~20 MB of live data: these caps
+# (the same as `npm start`'s) keep the resident size near 100 MB under load at no measured CPU cost
+ENV NODE_OPTIONS="--max-semi-space-size=8 --max-old-space-size=96"
 WORKDIR /app
 # owned by root and read-only to the app: it writes only to /data
 COPY package.json ./

@@ -36,6 +36,8 @@ const REDIS_PREFIX = 'ipernity-connect:';
 const SERVER_CORE = 1;
 const LOAD_CORE = 0;
 const UPSTREAM_DELAY_MS = 20;
+/** The heap caps the image (NODE_OPTIONS) and `npm start` run the server with. */
+const PRODUCTION_NODE_ARGS = ['--max-semi-space-size=8', '--max-old-space-size=96'];
 
 function option(name, fallback) {
   const at = process.argv.indexOf(`--${name}`);
@@ -102,7 +104,7 @@ class Rig {
   }
 
   /** The server with one session store, pinned to the server core, logging at info to a file. */
-  async startServer(store, { extraNodeArgs = [], tag = store, port = this.appPort } = {}) {
+  async startServer(store, { extraNodeArgs = PRODUCTION_NODE_ARGS, tag = store, port = this.appPort } = {}) {
     const logFile = path.join(this.dir, `server-${tag}.log`);
     const origin = `http://127.0.0.1:${port}`;
     const env = {

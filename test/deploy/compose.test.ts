@@ -268,3 +268,12 @@ describe('README, section Deploy with Docker', () => {
     expect(section).toMatch(new RegExp(`^\\| \`${name}\` \\|`, 'm'));
   });
 });
+
+describe('the heap caps', () => {
+  it('are the same in the image (NODE_OPTIONS) and in npm start', () => {
+    const image = /ENV NODE_OPTIONS="([^"]+)"/.exec(read('Dockerfile'))?.[1];
+    const start = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts.start;
+    expect(image).toBeDefined();
+    expect(start).toContain(`node ${image} dist/server.js`);
+  });
+});
