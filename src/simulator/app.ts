@@ -42,6 +42,17 @@ const MESSAGES: Record<number, string> = {
   108: 'Account closed or suspended',
 };
 
+/** The accounts the authorization page offers: the first 20 open ones (load tests invent thousands). */
+function offeredUsers(users: Iterable<SimulatedUser>): SimulatedUser[] {
+  const offered: SimulatedUser[] = [];
+  for (const user of users) {
+    if (user.closed) continue;
+    offered.push(user);
+    if (offered.length === 20) break;
+  }
+  return offered;
+}
+
 const API_METHODS = new Set(['auth.getFrob', 'auth.getToken', 'auth.checkToken', 'user.get']);
 
 /** A simulated ipernity: an Express router plus the handles tests use to steer it. */
@@ -115,7 +126,7 @@ export function createSimulator(options: SimulatorOptions): Simulator {
       appName: link.app.name,
       permissions: grantedItems(link.permissions),
       hidden,
-      users: [...state.users.values()].filter((user) => !user.closed).slice(0, 20),
+      users: offeredUsers(state.users.values()),
     });
   });
 
