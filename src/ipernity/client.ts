@@ -50,6 +50,13 @@ const MAX_BODY_BYTES = 1024 * 1024;
 
 type Json = Record<string, unknown>;
 
+/** A reused keep-alive socket was already closed by the server: the request never left. */
+class StaleSocketError extends Error {
+  constructor(readonly original: Error) {
+    super('stale keep-alive socket', { cause: original });
+  }
+}
+
 function isObject(value: unknown): value is Json {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
@@ -157,8 +164,22 @@ export class IpernityClient {
     this.#agent.destroy();
   }
 
-  /** One form-encoded POST through the pool; the body is read up to `MAX_BODY_BYTES`. */
-  #post(url: string, body: string, signal: AbortSignal): Promise<{ status: number; text: string }> {
+  /**
+   * One form-encoded POST through the pool; the body is read up to
+   * `MAX_BODY_BYTES`. A kept-alive socket that the server closed just as it
+   * was reused fails before the request reached the server: that one case is
+   * sent again, once, on a fresh socket (as Node's documentation advises).
+   */
+  async #post(url: string, body: string, signal: AbortSignal): Promise<{ status: number; text: string }> {
+    try {
+      return await this.#postOnce(url, body, signal);
+    } catch (error) {
+      if (!(error instanceof StaleSocketError)) throw error;
+      return this.#postOnce(url, body, signal);
+    }
+  }
+
+  #postOnce(url: string, body: string, signal: AbortSignal): Promise<{ status: number; text: string }> {
     return new Promise((resolve, reject) => {
       const transport = url.startsWith('https:') ? https : http;
       const outgoing = transport.request(
@@ -184,7 +205,10 @@ export class IpernityClient {
           response.on('error', reject);
         },
       );
-      outgoing.on('error', reject);
+      outgoing.on('error', (error: NodeJS.ErrnoException) => {
+        const stale = outgoing.reusedSocket && !signal.aborted && (error.code === 'ECONNRESET' || error.code === 'EPIPE');
+        reject(stale ? new StaleSocketError(error) : error);
+      });
       outgoing.end(body);
     });
   }
