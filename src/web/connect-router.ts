@@ -62,7 +62,8 @@ function single(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-function liveAttempts(attempts: readonly PendingAttempt[] | undefined, now = Date.now()): PendingAttempt[] {
+/** The attempts still honoured (younger than `ATTEMPT_TTL_MS`). */
+export function liveAttempts(attempts: readonly PendingAttempt[] | undefined, now = Date.now()): PendingAttempt[] {
   return (attempts ?? []).filter((attempt) => now - attempt.startedAt <= ATTEMPT_TTL_MS);
 }
 

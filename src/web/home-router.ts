@@ -1,11 +1,10 @@
 import express, { type Request, type RequestHandler, type Router } from 'express';
 import type { Logger } from 'pino';
 import { grantedItems, LEVELS, MAX_LEVEL, PERMISSION_ITEMS, rank } from '../ipernity';
-import { ATTEMPT_TTL_MS } from '../config';
 import type { Csrf } from './csrf';
 import type { Renderer } from './render';
 import { refreshConnection, type TokenCheckOptions } from './connection';
-import { methodNotAllowed } from './connect-router';
+import { liveAttempts, methodNotAllowed } from './connect-router';
 import { languageOf } from './i18n';
 
 export interface HomeRouterOptions {
@@ -40,8 +39,7 @@ export function createHomeRouter(options: HomeRouterOptions): Router {
     const connection = await refreshConnection(req, options.tokenCheck, false, options.logger);
     const notice = req.session?.notice;
     if (notice) delete req.session.notice;
-    const now = Date.now();
-    const pending = (req.session?.attempts ?? []).filter((attempt) => attempt.frob && now - attempt.startedAt <= ATTEMPT_TTL_MS).pop();
+    const pending = liveAttempts(req.session?.attempts).filter((attempt) => attempt.frob).pop();
     const { lang, t } = languageOf(req);
     const have = (connection?.permissions ?? {}) as Record<string, string | undefined>;
     options.render(req, res, 200, 'home', {
