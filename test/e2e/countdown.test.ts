@@ -1,7 +1,6 @@
-import type { Browser } from 'playwright-core';
 import { en } from '../../src/web/locales/en';
-import { browserSuite, launchChromium, Visitor } from './support/browser';
-import { ensureBuilt, startStack, type Stack } from './support/stack';
+import { browserSuite, type Visitor } from './support/browser';
+import { useBrowserStack } from './support/fixture';
 import { at, clickThrough, decisionButton } from './support/walk';
 
 jest.setTimeout(60_000);
@@ -10,27 +9,7 @@ const SUITE = 'countdown';
 const COUNTDOWN_SECONDS = 2;
 
 browserSuite('in a real browser, a warning page with a countdown (CONNECT_COUNTDOWN_SECONDS=2)', () => {
-  let browser: Browser | undefined;
-  let stack: Stack | undefined;
-  let visitor: Visitor | undefined;
-  const site = (): Stack => stack as Stack;
-
-  beforeAll(async () => {
-    ensureBuilt();
-    [browser, stack] = await Promise.all([launchChromium(), startStack(SUITE, { countdownSeconds: COUNTDOWN_SECONDS })]);
-  }, 120_000);
-
-  afterAll(async () => {
-    await Promise.allSettled([browser?.close(), stack?.stop()]);
-  });
-
-  afterEach(async () => {
-    const problems = visitor?.problems ?? [];
-    await visitor?.close();
-    visitor = undefined;
-    // the countdown runs under the page's Content-Security-Policy without being blocked
-    expect(problems).toEqual([]);
-  });
+  const { site, visit } = useBrowserStack(SUITE, { countdownSeconds: COUNTDOWN_SECONDS });
 
   /** Home → Connect ipernity; answers once the warning page has loaded (the countdown has started). */
   async function openWarningPage(v: Visitor): Promise<void> {
@@ -49,12 +28,12 @@ browserSuite('in a real browser, a warning page with a countdown (CONNECT_COUNTD
   }
 
   it('shows the countdown and continues to ipernity on its own', async () => {
-    visitor = await Visitor.open(browser as Browser, SUITE);
+    const visitor = await visit();
     const { page } = visitor;
     const countdown = page.locator('.countdown');
 
     await visitor.step('warning page counting down', async () => {
-      await openWarningPage(visitor as Visitor);
+      await openWarningPage(visitor);
       await countdown.waitFor({ state: 'visible' });
       expect(await countdown.textContent()).toMatch(/^Continuing to ipernity in [12] seconds\.$/);
       expect(await countdown.getAttribute('role')).toBe('status');
@@ -73,11 +52,11 @@ browserSuite('in a real browser, a warning page with a countdown (CONNECT_COUNTD
   });
 
   it('stays on the warning page when the visitor presses "Stay on this page"', async () => {
-    visitor = await Visitor.open(browser as Browser, SUITE);
+    const visitor = await visit();
     const { page } = visitor;
 
     await visitor.step('countdown stopped', async () => {
-      await openWarningPage(visitor as Visitor);
+      await openWarningPage(visitor);
       await page.getByRole('button', { name: en['connect.countdown.stop'] }).click();
       expect(await page.locator('.countdown').isHidden()).toBe(true);
       await page.waitForTimeout((COUNTDOWN_SECONDS + 1) * 1000);

@@ -1,7 +1,8 @@
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { en } from '../../src/web/locales/en';
-import { browserSuite, launchChromium, Visitor } from './support/browser';
-import { APP_NAME, ensureBuilt, startStack, type Stack } from './support/stack';
+import { browserSuite } from './support/browser';
+import { useBrowserStack } from './support/fixture';
+import { APP_NAME } from './support/stack';
 import { at, clickThrough, decisionButton, permissionsIn } from './support/walk';
 
 jest.setTimeout(60_000);
@@ -9,29 +10,10 @@ jest.setTimeout(60_000);
 const SUITE = 'desktop-connect';
 
 browserSuite('in a real browser, a desktop-key site (no callback)', () => {
-  let browser: Browser | undefined;
-  let stack: Stack | undefined;
-  let visitor: Visitor | undefined;
-  const site = (): Stack => stack as Stack;
-
-  beforeAll(async () => {
-    ensureBuilt();
-    [browser, stack] = await Promise.all([launchChromium(), startStack(SUITE, { mode: 'desktop' })]);
-  }, 120_000);
-
-  afterAll(async () => {
-    await Promise.allSettled([browser?.close(), stack?.stop()]);
-  });
-
-  afterEach(async () => {
-    const problems = visitor?.problems ?? [];
-    await visitor?.close();
-    visitor = undefined;
-    expect(problems).toEqual([]);
-  });
+  const { site, visit } = useBrowserStack(SUITE, { mode: 'desktop' });
 
   it('opens ipernity in a new tab, authorizes there, and completes back on the site', async () => {
-    visitor = await Visitor.open(browser as Browser, SUITE);
+    const visitor = await visit();
     const { page, context } = visitor;
 
     await visitor.step('warning page', async () => {

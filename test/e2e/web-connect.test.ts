@@ -1,9 +1,9 @@
-import type { Browser } from 'playwright-core';
 import { en } from '../../src/web/locales/en';
 import { fr } from '../../src/web/locales/fr';
 import { de } from '../../src/web/locales/de';
-import { browserSuite, focusStyleOf, focusedElement, isVisibleFocus, launchChromium, tabTo, Visitor } from './support/browser';
-import { APP_NAME, ensureBuilt, startStack, type Stack } from './support/stack';
+import { browserSuite, focusStyleOf, focusedElement, isVisibleFocus, tabTo } from './support/browser';
+import { useBrowserStack } from './support/fixture';
+import { APP_NAME } from './support/stack';
 import { at, clickThrough, connectByClicking, decisionButton, permissionsIn } from './support/walk';
 
 jest.setTimeout(60_000);
@@ -11,34 +11,7 @@ jest.setTimeout(60_000);
 const SUITE = 'web-connect';
 
 browserSuite('in a real browser, a web-key site', () => {
-  let browser: Browser | undefined;
-  let stack: Stack | undefined;
-  let visitors: Visitor[] = [];
-
-  /** The running stack (beforeAll has failed when there is none). */
-  const site = (): Stack => stack as Stack;
-  async function visit(locale?: string): Promise<Visitor> {
-    const visitor = await Visitor.open(browser as Browser, SUITE, { locale });
-    visitors.push(visitor);
-    return visitor;
-  }
-
-  beforeAll(async () => {
-    ensureBuilt();
-    [browser, stack] = await Promise.all([launchChromium(), startStack(SUITE)]);
-  }, 120_000);
-
-  afterAll(async () => {
-    await Promise.allSettled([browser?.close(), stack?.stop()]);
-  });
-
-  afterEach(async () => {
-    const problems = visitors.flatMap((visitor) => visitor.problems);
-    await Promise.allSettled(visitors.map((visitor) => visitor.close()));
-    visitors = [];
-    // nothing on any page was blocked by the Content-Security-Policy, and no script failed
-    expect(problems).toEqual([]);
-  });
+  const { site, visit } = useBrowserStack(SUITE);
 
   describe('a visitor who connects', () => {
     it('reads the warning page, authorizes on ipernity and comes back connected', async () => {
