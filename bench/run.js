@@ -476,7 +476,7 @@ function sqliteSessionBytes(dataDir, connectedJar) {
   }
 }
 
-/** pino-http's responseTime (ms) of the requests to `pathPrefix` logged after `offset` bytes. */
+/** The request log's responseTime (ms) of the requests to `pathPrefix` logged after `offset` bytes. */
 function serverResponseTimes(logFile, offset, pathPrefix) {
   const fd = fs.openSync(logFile, 'r');
   try {

@@ -15,8 +15,6 @@ const WHATIF = path.join(__dirname, 'whatif');
 
 /** Each variant: how the server starts, and the cases it is measured on. */
 const VARIANTS = {
-  'no request log (upper bound)': { args: ['-r', path.join(WHATIF, 'no-request-log.js')], cases: ['warning-anon', 'warning-session-redis', 'post-redis'] },
-  'request log by a small middleware instead of pino-http': { args: ['-r', path.join(WHATIF, 'light-request-log.js')], cases: ['warning-anon', 'warning-session-redis', 'post-redis'] },
   'helmet headers precomputed once': { args: ['-r', path.join(WHATIF, 'static-security-headers.js')], cases: ['warning-anon'] },
   'SQLite store without touch on every read': { args: ['-r', path.join(WHATIF, 'sqlite-no-touch.js')], cases: ['warning-session-sqlite'] },
   // the live heap after a full GC is about 18 MiB; V8 sizes the heap for a 24 GiB machine unless told

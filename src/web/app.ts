@@ -14,7 +14,7 @@ import { WebError, WebErrorCodes } from './errors';
 import { createPermissionGuard } from './guard';
 import { createHealthRouter } from './health-router';
 import { createHomeRouter } from './home-router';
-import { createHttpLogger, createLogger } from './logging';
+import { createLogger, createRequestLogger } from './logging';
 import { Metrics } from './metrics';
 import type { ReconnectingRedisRateLimitStore } from './rate-limit-store';
 import { createRenderer } from './render';
@@ -84,7 +84,7 @@ export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
   app.set('etag', false); // pages are per visitor and never cached
 
   app.use(createHealthRouter({ storeReady: sessions.ping, metrics: config.metrics.enabled ? metrics : undefined, metricsToken: config.metrics.token }));
-  app.use(createHttpLogger(logger));
+  app.use(createRequestLogger(logger));
 
   const authorizeOrigin = new URL(config.ipernity.authorizeUrl).origin;
   app.use(

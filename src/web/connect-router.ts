@@ -25,7 +25,7 @@ import { markActive, regenerateSession, saveSession } from './sessions';
 import type { TokenCipher } from './token-cipher';
 import { refreshConnection, viewOf, type TokenCheckOptions } from './connection';
 import { languageOf } from './i18n';
-import { noteFlowEvent } from './logging';
+import { flowEvent } from './logging';
 import { randomValue } from './random';
 
 /** Attempts kept per browser (several tabs may each start one). */
@@ -81,16 +81,6 @@ export function methodNotAllowed(allow: string[]): RequestHandler {
   return function methodNotAllowedHandler(_req, _res, next) {
     next(new WebError(WebErrorCodes.METHOD_NOT_ALLOWED, 405, 'method not allowed', { allow }));
   };
-}
-
-/**
- * Logs one flow event (never a token or a frob): on the request's own log
- * line when the request is logged by pino-http, else on a line of its own.
- */
-export function flowEvent(req: Request, fallback: Logger, event: string, fields: Record<string, unknown> = {}, message = event): void {
-  const logger = (req as Request & { log?: Logger }).log;
-  if (logger && req.res && noteFlowEvent(req.res, { event, message, fields })) return;
-  (logger ?? fallback).info({ event, ...fields }, message);
 }
 
 /**

@@ -5,6 +5,7 @@ import { CsrfError, type Csrf } from './csrf';
 import { WebError, WebErrorCodes } from './errors';
 import type { Renderer } from './render';
 import { languageOf, type MessageKey } from './i18n';
+import { requestLog } from './logging';
 
 /** How an error reaches the visitor: status, the stable code, the page's message key. */
 interface Answer {
@@ -56,7 +57,7 @@ export interface ErrorHandlerOptions {
 /** Renders what went wrong: a page in the visitor's language (or JSON for JSON routes), never a stack trace. */
 export function createErrorHandler(options: ErrorHandlerOptions): ErrorRequestHandler {
   return function errorHandler(error: unknown, req: Request, res: Response, _next) {
-    const log: Logger = (req as Request & { log?: Logger }).log ?? options.logger;
+    const log = requestLog(req, options.logger);
     if (res.headersSent) {
       // too late for a page: e.g. express-session failing to save after the response was written
       log.warn({ event: 'late_error', code: (error as { code?: string })?.code, err: { type: (error as Error)?.name, message: (error as Error)?.message } }, 'error after the response had started');

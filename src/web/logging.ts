@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import pino, { type Logger } from 'pino';
-import { pinoHttp, type HttpLogger } from 'pino-http';
 
 /** Query parameters whose values never reach a log line. */
 const SECRET_PARAMS = new Set(['frob', 'api_sig', 'auth_token', 'token', 'api_key', '_csrf']);
@@ -39,45 +38,70 @@ export function loggableUrl(url: string): string {
   return `${url.slice(0, mark)}?${params.toString()}`;
 }
 
+/** What the request logger keeps on a request until its line is written. */
+interface RequestLogState {
+  readonly id: string;
+  readonly started: number;
+  /** A flow event waiting to ride on the request's line. */
+  flow?: FlowEvent;
+  /** The logger bound to this request's id, made on first use. */
+  child?: Logger;
+}
+
+const REQUEST_LOG = Symbol('requestLog');
+
+type Logged = IncomingMessage & { [REQUEST_LOG]?: RequestLogState };
+
+/** The request's own id: an incoming `X-Request-Id` when it is sane, else a new one. */
+function requestIdOf(req: IncomingMessage): string {
+  const incoming = req.headers['x-request-id'];
+  return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+}
+
 /**
- * One JSON line per request, with a request id (an incoming `X-Request-Id`
- * when it is sane, else a new one, echoed back). Only method, path, status
- * and timing are logged: no headers, so no cookie or Location can leak.
+ * One JSON line per request, written when the response closes: request id
+ * (also sent back as `X-Request-Id`), method, path with secret parameters
+ * redacted, status and time taken. No headers are logged, so no cookie or
+ * Location can leak. 500 logs as an error; other 4xx/5xx and requests the
+ * client abandoned log as warnings.
+ *
+ * A small middleware rather than pino-http: the benchmark measured pino-http
+ * (a child logger and wrapped serializers per request) at about 0.07 ms of
+ * CPU per request, three quarters of what a bare Express request costs, and
+ * this hook at about 0.015 ms for the same line.
  */
-export function createHttpLogger(logger: Logger): HttpLogger {
-  return pinoHttp({
-    logger,
-    quietReqLogger: true,
-    genReqId(req: IncomingMessage, res: ServerResponse) {
-      const incoming = req.headers['x-request-id'];
-      const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-      res.setHeader('X-Request-Id', id);
-      return id;
-    },
-    autoLogging: { ignore: (req: IncomingMessage) => req.url === '/healthz' },
-    customLogLevel(_req: IncomingMessage, res: ServerResponse, error?: Error) {
-      // 500 is our own failure; 502/503/504 say ipernity or the store is away, which the flow reports as a warning
-      if (error || res.statusCode === 500) return 'error';
-      if (res.statusCode >= 400) return 'warn';
-      return 'info';
-    },
-    // a flow event noted during the request rides on the request's own line: one line per request
-    customSuccessObject: (_req: IncomingMessage, res: ServerResponse, value: Record<string, unknown>) => withFlowEvent(res, value),
-    customErrorObject: (_req: IncomingMessage, res: ServerResponse, _error: Error, value: Record<string, unknown>) => withFlowEvent(res, value),
-    customSuccessMessage: (_req: IncomingMessage, res: ServerResponse) => flowEventOf(res)?.message ?? 'request completed',
-    customErrorMessage: (_req: IncomingMessage, res: ServerResponse) => flowEventOf(res)?.message ?? 'request failed',
-    serializers: {
-      req(req: { id: unknown; method: string; url: string; raw?: IncomingMessage }) {
-        return { id: req.id, method: req.method, url: loggableUrl(req.raw?.url ?? req.url) };
-      },
-      res(res: { statusCode: number }) {
-        return { statusCode: res.statusCode };
-      },
-      err(error: Error & { code?: string }) {
-        return { type: error.name, code: error.code, message: error.message };
-      },
-    },
-  });
+export function createRequestLogger(logger: Logger): (req: IncomingMessage, res: ServerResponse, next: () => void) => void {
+  return function requestLogger(req, res, next) {
+    const state: RequestLogState = { id: requestIdOf(req), started: performance.now() };
+    (req as Logged)[REQUEST_LOG] = state;
+    res.setHeader('X-Request-Id', state.id);
+    // 'close' comes once per response, after 'finish' or when the client went away first
+    res.once('close', function logRequest() {
+      const finished = res.writableFinished;
+      const status = res.statusCode;
+      const flow = state.flow;
+      const line: Record<string, unknown> = {
+        reqId: state.id,
+        req: { method: req.method, url: loggableUrl((req as { originalUrl?: string }).originalUrl ?? req.url ?? '') },
+        res: { statusCode: status },
+        responseTime: Math.round((performance.now() - state.started) * 100) / 100,
+      };
+      if (flow) Object.assign(line, flow.fields, { event: flow.event });
+      const message = flow?.message ?? (finished ? 'request completed' : 'request aborted');
+      if (status === 500) logger.error(line, message);
+      else if (status >= 400 || !finished) logger.warn(line, message);
+      else logger.info(line, message);
+    });
+    next();
+  };
+}
+
+/** The logger for lines about one request: bound to its request id when the request logger saw it. */
+export function requestLog(req: IncomingMessage, fallback: Logger): Logger {
+  const state = (req as Logged)[REQUEST_LOG];
+  if (!state) return fallback;
+  state.child ??= fallback.child({ reqId: state.id });
+  return state.child;
 }
 
 /** A flow event (`connected`, `failed`, …) waiting to be written with its request's log line. */
@@ -87,27 +111,16 @@ export interface FlowEvent {
   fields: Record<string, unknown>;
 }
 
-/** Where a response keeps its flow event until pino-http writes the request line. */
-const FLOW_EVENT = Symbol('flowEvent');
-
-type WithFlowEvent = ServerResponse & { [FLOW_EVENT]?: FlowEvent };
-
-function flowEventOf(res: ServerResponse): FlowEvent | undefined {
-  return (res as WithFlowEvent)[FLOW_EVENT];
-}
-
-function withFlowEvent(res: ServerResponse, value: Record<string, unknown>): Record<string, unknown> {
-  const flow = flowEventOf(res);
-  return flow ? { ...value, event: flow.event, ...flow.fields } : value;
-}
-
 /**
- * Notes a flow event for the request's log line; answers false when the
- * response already carries one (the caller then logs it on a line of its own).
+ * Logs one flow event (never a token or a frob): on the request's own line
+ * when the request logger saw the request and no other event took the line
+ * yet, else on a line of its own bound to the request id.
  */
-export function noteFlowEvent(res: ServerResponse, flow: FlowEvent): boolean {
-  const target = res as WithFlowEvent;
-  if (target[FLOW_EVENT]) return false;
-  target[FLOW_EVENT] = flow;
-  return true;
+export function flowEvent(req: IncomingMessage, fallback: Logger, event: string, fields: Record<string, unknown> = {}, message = event): void {
+  const state = (req as Logged)[REQUEST_LOG];
+  if (state && !state.flow) {
+    state.flow = { event, message, fields };
+    return;
+  }
+  requestLog(req, fallback).info({ event, ...fields }, message);
 }

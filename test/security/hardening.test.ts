@@ -105,7 +105,7 @@ describe('hardening', () => {
     await agent.get('/connection?check=1').expect(200);
     const frob = callback.searchParams.get('frob') as string;
     const logs = handle.logs.text();
-    expect(logs).toContain('"id":"req-abc.123"');
+    expect(logs).toContain('"reqId":"req-abc.123"');
     expect(logs).toContain('frob=%5Bredacted%5D');
     const cookie = agent.jar.getCookies({ domain: '127.0.0.1', path: '/', secure: false, script: false }).toValueString();
     for (const secret of [API_SECRET, frob, ...simulator.state.issuedTokens(), ...cookie.split('; ').map((c) => c.split('=')[1] as string)]) {
