@@ -63,8 +63,14 @@ export function createRenderer(options: RendererOptions): Renderer {
     });
   }
 
+  // written straight to Node's response: the headers are known, and a string body goes out with them in one write
   function send(res: Response, status: number, lang: Lang, body: string): void {
-    res.status(status).set('Cache-Control', 'no-store').set('Content-Language', lang).type('html').send(body);
+    res.statusCode = status;
+    res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('Content-Language', lang);
+    res.setHeader('Content-Type', 'text/html; charset=utf-8');
+    res.setHeader('Content-Length', Buffer.byteLength(body));
+    res.end(body);
   }
 
   const render = function render(req: Request, res: Response, status: number, view: string, data: Record<string, unknown>): void {

@@ -70,6 +70,16 @@ describe('hardening', () => {
     expect(page.text).not.toMatch(/\sstyle=/);
   });
 
+  it('sends pages with their type, length and language, and answers HEAD without a body', async () => {
+    const page = await request(handle.app).get('/connect').set('Accept-Language', 'fr').expect(200);
+    expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(page.headers['content-language']).toBe('fr');
+    expect(Number(page.headers['content-length'])).toBe(Buffer.byteLength(page.text));
+    const head = await request(handle.app).head('/connect').expect(200);
+    expect(Number(head.headers['content-length'])).toBeGreaterThan(0);
+    expect(head.text ?? '').toBe('');
+  });
+
   it('answers 413 to an oversized form and 414 to an oversized address', async () => {
     const agent = request.agent(handle.app);
     const token = csrfOf((await agent.get('/connect')).text);
