@@ -20,6 +20,7 @@ import { WebError, WebErrorCodes } from './errors';
 import type { Metrics } from './metrics';
 import type { Renderer } from './render';
 import { safeReturnTo } from './return-to';
+import { seeOther } from './see-other';
 import type { PendingAttempt } from './session-data';
 import { markActive, regenerateSession, saveSession } from './sessions';
 import type { TokenCipher } from './token-cipher';
@@ -117,7 +118,7 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
     } catch (error) {
       if (error instanceof IpernityApiError && error.apiCode === 2 && req.session.connection) {
         // a reload of the callback after success: the frob is spent, the visitor is connected
-        res.redirect(303, safeReturnTo(req.session.connection.returnTo));
+        seeOther(res, safeReturnTo(req.session.connection.returnTo));
         return;
       }
       if (error instanceof IpernityApiError && error.apiCode === 2 && mode === 'desktop' && req.method === 'POST') {
@@ -144,7 +145,7 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
     await saveSession(req);
     metrics?.flowsCompleted.inc();
     flowEvent(req, logger, 'connected', { userId: grant.user.userId, permissions: grant.permissions, mode }, 'ipernity account connected');
-    res.redirect(303, attempt.returnTo);
+    seeOther(res, attempt.returnTo);
   }
 
   function renderComplete(req: Request, res: Response, status: number, attempt: PendingAttempt, notYet = false): void {
@@ -219,8 +220,8 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
     await saveSession(req);
     metrics?.flowsStarted.inc({ mode });
     flowEvent(req, logger, 'flow_started', { mode, permissions }, 'connection flow started');
-    if (frob) res.redirect(303, `${basePath}/connect/complete?attempt=${attempt.nonce}`);
-    else res.redirect(303, authorizeLink(permissions));
+    if (frob) seeOther(res, `${basePath}/connect/complete?attempt=${attempt.nonce}`);
+    else seeOther(res, authorizeLink(permissions));
   } satisfies AsyncHandler);
 
   // ipernity sends the browser back here with a frob; only a browser with a pending attempt is connected.
@@ -243,7 +244,7 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
       const connection = req.session?.connection;
       if (connection) {
         // a reload after success, or a stray link: never exchanged without an attempt
-        res.redirect(303, safeReturnTo(connection.returnTo));
+        seeOther(res, safeReturnTo(connection.returnTo));
         return;
       }
       if (attempts.length) throw new WebError(WebErrorCodes.ATTEMPT_EXPIRED, 400, 'the connection attempt has expired');

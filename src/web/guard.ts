@@ -1,6 +1,7 @@
 import type { RequestHandler } from 'express';
 import { missing, toParams, type RequestedPermissions } from '../ipernity';
 import { safeReturnTo } from './return-to';
+import { seeOther } from './see-other';
 
 export interface GuardOptions {
   /** The session middleware that loads a visitor's session when they have one. */
@@ -30,7 +31,7 @@ export function createPermissionGuard(options: GuardOptions): (required: Request
           return;
         }
         const query = new URLSearchParams({ ...toParams(lacking), return_to: safeReturnTo(req.originalUrl) });
-        res.redirect(303, `${options.basePath}/connect?${query.toString()}`);
+        seeOther(res, `${options.basePath}/connect?${query.toString()}`);
       });
     };
   };

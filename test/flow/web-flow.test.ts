@@ -30,6 +30,8 @@ describe('the web connect flow', () => {
     const callbackUrl = await authorizeAtSimulator(fx.simulator, start.headers.location as string);
     const frob = callbackUrl.searchParams.get('frob') as string;
     const done = await agent.get(callbackUrl.pathname + callbackUrl.search).expect(303);
+    // the flow's redirects carry no body, so nothing about the link or the frob can be in one
+    for (const answer of [start, done]) expect(answer.headers['content-length']).toBe('0');
     const tokens = [...simulatorTokens(fx.simulator)];
     expect(tokens.length).toBeGreaterThan(0);
     const pages = [warning.text, JSON.stringify(start.headers), JSON.stringify(done.headers), (await agent.get('/')).text, (await agent.get('/connection')).text];
