@@ -113,6 +113,7 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
   /** Exchanges the frob, then keeps the connection under a new session id. */
   async function connect(req: Request, res: Response, attempt: PendingAttempt, frob: ValidatedFrob): Promise<void> {
     let grant;
+    const asked = performance.now();
     try {
       grant = await client.getToken(frob);
     } catch (error) {
@@ -128,6 +129,8 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
       }
       failed(req, res, error, attempt);
     }
+    // how long ipernity took, on the request's line: what the callback's time is made of
+    const upstreamMs = Math.round((performance.now() - asked) * 100) / 100;
     const now = Date.now();
     const others = liveAttempts(req.session.attempts, now).filter((other) => other.nonce !== attempt.nonce);
     // a new session id at the moment of connecting (session fixation); only what is listed is carried over
@@ -144,7 +147,7 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
     markActive(req);
     await saveSession(req);
     metrics?.flowsCompleted.inc();
-    flowEvent(req, logger, 'connected', { userId: grant.user.userId, permissions: grant.permissions, mode }, 'ipernity account connected');
+    flowEvent(req, logger, 'connected', { userId: grant.user.userId, permissions: grant.permissions, mode, upstreamMs }, 'ipernity account connected');
     seeOther(res, attempt.returnTo);
   }
 

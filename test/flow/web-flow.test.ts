@@ -41,6 +41,10 @@ describe('the web connect flow', () => {
       expect(logs).not.toContain(secret);
     }
     expect(fx.handle.logs.events().map((e) => e.event)).toEqual(expect.arrayContaining(['flow_started', 'connected']));
+    // the callback's line says how long ipernity took, beside the request's own time
+    const connected = fx.handle.logs.events().find((e) => e.event === 'connected') as { upstreamMs: number; responseTime: number };
+    expect(connected.upstreamMs).toBeGreaterThan(0);
+    expect(connected.upstreamMs).toBeLessThanOrEqual(connected.responseTime);
   });
 });
 
