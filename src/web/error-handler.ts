@@ -60,7 +60,7 @@ export function createErrorHandler(options: ErrorHandlerOptions): ErrorRequestHa
     const log = requestLog(req, options.logger);
     if (res.headersSent) {
       // too late for a page: e.g. express-session failing to save after the response was written
-      log.warn({ event: 'late_error', code: (error as { code?: string })?.code, err: { type: (error as Error)?.name, message: (error as Error)?.message } }, 'error after the response had started');
+      log.warn({ event: 'late_error', code: (error as { code?: string })?.code, err: error }, 'error after the response had started');
       if (!res.writableEnded) res.destroy();
       return;
     }
@@ -68,7 +68,7 @@ export function createErrorHandler(options: ErrorHandlerOptions): ErrorRequestHa
     if (answer.status >= 500) {
       // 500 is a defect of ours; the other 5xx are outages of ipernity or the store, reported as warnings
       const level = answer.status === 500 ? 'error' : 'warn';
-      log[level]({ event: 'request_failed', code: answer.code, err: { type: (error as Error)?.name, message: (error as Error)?.message } }, 'request failed');
+      log[level]({ event: 'request_failed', code: answer.code, err: error }, 'request failed');
     }
     if (answer.allow) res.set('Allow', answer.allow.join(', '));
     res.set('Cache-Control', 'no-store');
@@ -88,7 +88,7 @@ export function createErrorHandler(options: ErrorHandlerOptions): ErrorRequestHa
         csrfToken: retry ? options.csrf.token(req, res) : undefined,
       });
     } catch (renderError) {
-      log.error({ event: 'render_failed', err: { message: (renderError as Error).message } }, 'error page failed to render');
+      log.error({ event: 'render_failed', err: renderError }, 'error page failed to render');
       res.status(answer.status).type('text').send(`${answer.status} ${answer.code}\n`);
     }
   };

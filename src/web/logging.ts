@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { types } from 'node:util';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import pino, { type Logger } from 'pino';
 
@@ -19,12 +20,32 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       level,
       base: { service: 'ipernity-connect' },
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      serializers: { err: errorFields },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
     // asynchronous writes, batched only while one is in flight: a line reaches `docker logs` at once,
     // and a process killed hard loses at most the write under way
     destination ?? pino.destination({ dest: 1, sync: false }),
   );
+}
+
+/**
+ * How an error is logged under `err`: its class, stable code and message,
+ * and the same for what caused it (a network error's `ECONNRESET` under an
+ * `UPSTREAM_NETWORK`). No stack: the code says where it came from.
+ */
+export function errorFields(error: unknown): unknown {
+  if (!isError(error)) return error;
+  const fields = (e: Error) => {
+    const code = (e as { code?: unknown }).code;
+    return { type: e.name, code: typeof code === 'string' ? code : undefined, message: e.message.slice(0, 300) };
+  };
+  return { ...fields(error), cause: isError(error.cause) ? fields(error.cause) : undefined };
+}
+
+/** An Error, also one made in another realm (Node's own errors seen from a test's sandbox). */
+function isError(value: unknown): value is Error {
+  return value instanceof Error || types.isNativeError(value);
 }
 
 /** A URL for the logs: the path, with the values of secret parameters replaced. */

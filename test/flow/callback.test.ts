@@ -144,6 +144,10 @@ describe('GET /connect/callback', () => {
       expect((await agent.get('/connection')).body).toMatchObject({ connected: true, permissions: { profile: 'read' } });
       const failed = fx.handle.logs.events().find((e) => e.event === 'failed');
       expect(failed).toMatchObject({ code });
+      const logged = fx.handle.logs.events().find((e) => e.event === 'request_failed');
+      expect(logged).toMatchObject({ code, err: { code } });
+      // what broke under a lost connection is in the log, for whoever reads it after an outage
+      if (code === 'UPSTREAM_NETWORK') expect(logged).toMatchObject({ err: { type: 'UpstreamNetworkError', cause: { code: 'ECONNRESET' } } });
     });
 
     it('answers 400 with its own page when ipernity refuses a spent frob', async () => {
