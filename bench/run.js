@@ -195,7 +195,8 @@ const median = (values) => {
 async function compare(rig, server, name, request, expectedStatus) {
   const reference = { path: '/' };
   await cannon(rig.refOrigin, reference, 1);
-  await cannon(rig.appOrigin, request, 1);
+  const origin = server.origin ?? rig.appOrigin;
+  await cannon(origin, request, 1);
   const disturbed = (run) => run.otherOnServerCore > SETTINGS.maxOtherLoad;
   let repeated = 0;
   let first = await cannon(rig.refOrigin, reference, SETTINGS.seconds, rig.reference.pid);
@@ -207,7 +208,7 @@ async function compare(rig, server, name, request, expectedStatus) {
     let run;
     let ref;
     for (let attempt = 0; attempt <= SETTINGS.retries; attempt += 1) {
-      run = await cannon(rig.appOrigin, request, SETTINGS.seconds, server.child.pid);
+      run = await cannon(origin, request, SETTINGS.seconds, server.child.pid);
       ref = await cannon(rig.refOrigin, reference, SETTINGS.seconds, rig.reference.pid);
       if (!disturbed(run) && !disturbed(ref)) break;
       if (attempt < SETTINGS.retries) repeated += 1;
@@ -570,6 +571,7 @@ async function memoryBreakdown(server, origin) {
 function logTrouble(logFile) {
   const lines = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').split('\n').filter(Boolean) : [];
   const trouble = [];
+  const failed = new Map();
   for (const line of lines) {
     let entry;
     try {
@@ -579,8 +581,36 @@ function logTrouble(logFile) {
       continue;
     }
     if (entry.level >= 50 || entry.event === 'unhandled_rejection') trouble.push(line.slice(0, 300));
+    else if (entry.event === 'request_failed') {
+      // an upstream or store failure during the run: its code and what lay under it, counted
+      const key = [entry.code, entry.err?.cause?.code, entry.err?.cause?.message].filter(Boolean).join(' ');
+      failed.set(key, (failed.get(key) ?? 0) + 1);
+    }
   }
-  return { lines: lines.length, trouble };
+  return { lines: lines.length, trouble, failed };
+}
+
+/** The floor under the session rows: bare Express 5 and express-session reading a Redis session, nothing else. */
+async function sessionFloor(rig) {
+  const port = await lib.freePort();
+  const child = lib.spawnPinned(SERVER_CORE, process.execPath, [path.join(__dirname, 'session-floor-server.js')], {
+    env: { ...process.env, PORT: String(port), NODE_ENV: 'production', REDIS_URL: `redis://127.0.0.1:${rig.redisPort}` },
+  });
+  rig.children.push(child);
+  try {
+    await lib.waitForPort(port);
+    const origin = `http://127.0.0.1:${port}`;
+    let made;
+    for (let i = 0; i < 50 && !made; i += 1) {
+      made = await fetch(`${origin}/make`).then((r) => (r.ok ? r.headers.get('set-cookie') : undefined), () => undefined);
+      if (!made) await sleep(50);
+    }
+    const cookie = made.split(';')[0];
+    return await compare(rig, { child, origin }, 'for scale: bare Express 5 + express-session reading a Redis session', { path: '/', headers: { cookie } }, 200);
+  } finally {
+    await lib.stopChild(child);
+    rig.children = rig.children.filter((c) => c !== child);
+  }
 }
 
 async function benchStore(rig, store, rows, facts) {
@@ -600,6 +630,7 @@ async function benchStore(rig, store, rows, facts) {
     rows.push({ ...(await compare(rig, server, 'warning page, no cookie', { path: '/connect' }, 200)), target: { ratio: 0.65 } });
   }
   rows.push({ ...(await compare(rig, server, `warning page, ${store} session`, { path: '/connect', headers: { cookie: sessionCookie } }, 200)), target: store === 'redis' ? { ratio: 0.4 } : undefined });
+  if (store === 'redis') rows.push(await sessionFloor(rig));
   rows.push({
     ...(await compare(rig, server, `POST /connect, ${store}`, { path: '/connect', method: 'POST', headers: { cookie: csrfCookie, 'content-type': lib.FORM }, body: postBody }, 303)),
     target: { ratio: 0.35 },
@@ -707,6 +738,8 @@ function report(rows, facts, seconds) {
   if (facts.refRss) lines.push(`| peak RSS (VmHWM), bare Express 5 reference | ${mib(facts.refRss)} | | |`);
   for (const [store, logs] of Object.entries(facts.logs)) {
     lines.push(`| server log (${store}): lines, level ≥ 50 or unhandled rejection, exit code | ${logs.lines}, ${logs.trouble.length}, ${facts.exitCodes[store]} | 0 errors, exit 0 | ${mark(logs.trouble.length === 0 && facts.exitCodes[store] === 0)} |`);
+    const failed = [...logs.failed].map(([key, count]) => `${count} × ${key}`).join('; ');
+    lines.push(`| server log (${store}): requests failed upstream or at the store (code, cause) | ${failed || 'none'} | | |`);
   }
   return lines.join('\n');
 }
