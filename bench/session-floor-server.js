@@ -5,8 +5,8 @@
  * no headers, no template. On PORT, with REDIS_URL; `GET /make` creates a
  * session shaped like a connected visitor's, `GET /` reads it.
  */
-const http = require('node:http');
 const express = require('express');
+const { serve } = require('./serve');
 const session = require('express-session');
 const { createClient } = require('redis');
 const { RedisStore } = require('connect-redis');
@@ -23,11 +23,4 @@ app.get('/make', function make(req, res) {
 app.get('/', function hello(req, res) {
   res.send(req.session.connection ? 'hello' : 'none');
 });
-const server = http.createServer(app);
-server.keepAliveTimeout = 65_000;
-server.listen(Number(process.env.PORT), '127.0.0.1');
-process.on('SIGTERM', () => {
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-  client.destroy();
-});
+serve(app, () => client.destroy());
