@@ -359,9 +359,10 @@ async function replayCallbacks(rig, server, name, pairs, upstream, paceMs) {
   const calls = (metricsAfter.get(key('count')) ?? 0) - (metricsBefore.get(key('count')) ?? 0);
   const upstreamMean = (((metricsAfter.get(key('sum')) ?? 0) - (metricsBefore.get(key('sum')) ?? 0)) / calls) * 1000;
   await sleep(300); // pino writes asynchronously
-  const s = lib.percentiles(serverResponseTimes(server.logFile, logOffset, '/connect/callback'));
+  const callbacks = callbackLines(server.logFile, logOffset);
+  const s = lib.percentiles(callbacks.map((line) => line.responseTime));
   // per callback, from its own log line: the time auth.getToken took, subtracted from what the client and the server saw
-  const lines = upstreamTimes(server.logFile, logOffset);
+  const lines = new Map(callbacks.filter((line) => typeof line.upstreamMs === 'number').map((line) => [line.reqId, line]));
   const ours = { client: [], server: [] };
   for (const [id, ms] of clientMs) {
     const line = lines.get(id);
@@ -509,21 +510,6 @@ function sqliteSessionBytes(dataDir, connectedJar) {
 
 let callbackRuns = 0;
 
-/** For each callback logged after `offset` bytes as connected: its request id, responseTime and the upstreamMs of its auth.getToken. */
-function upstreamTimes(logFile, offset) {
-  const times = new Map();
-  for (const line of logLinesAfter(logFile, offset)) {
-    if (!line.includes('"upstreamMs"')) continue;
-    try {
-      const entry = JSON.parse(line);
-      if (typeof entry.upstreamMs === 'number' && typeof entry.responseTime === 'number') times.set(entry.reqId, { upstreamMs: entry.upstreamMs, responseTime: entry.responseTime });
-    } catch {
-      // a line cut at the end of the read
-    }
-  }
-  return times;
-}
-
 /** The lines written to `logFile` after `offset` bytes. */
 function logLinesAfter(logFile, offset) {
   const fd = fs.openSync(logFile, 'r');
@@ -536,19 +522,25 @@ function logLinesAfter(logFile, offset) {
   }
 }
 
-/** The request log's responseTime (ms) of the requests to `pathPrefix` logged after `offset` bytes. */
-function serverResponseTimes(logFile, offset, pathPrefix) {
-  const times = [];
+/**
+ * The request lines of the callbacks logged after `offset` bytes, read once:
+ * each with its request id, responseTime and, for those that connected, the
+ * upstreamMs of its auth.getToken.
+ */
+function callbackLines(logFile, offset) {
+  const found = [];
   for (const line of logLinesAfter(logFile, offset)) {
-    if (!line.includes(pathPrefix)) continue;
+    if (!line.includes('/connect/callback')) continue;
     try {
       const entry = JSON.parse(line);
-      if (entry.req?.url?.startsWith(pathPrefix) && typeof entry.responseTime === 'number') times.push(entry.responseTime);
+      if (entry.req?.url?.startsWith('/connect/callback') && typeof entry.responseTime === 'number') {
+        found.push({ reqId: entry.reqId, responseTime: entry.responseTime, upstreamMs: entry.upstreamMs });
+      }
     } catch {
       // a line cut at the end of the read
     }
   }
-  return times;
+  return found;
 }
 
 /** Where the server's memory is, from its own Prometheus metrics. */
