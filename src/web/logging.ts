@@ -11,7 +11,8 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  * Fields pino redacts in any logged object, as a second line of defence:
  * request lines carry no headers at all (see the serializers below).
  */
-export const REDACT_PATHS = ['token', 'frob', 'secret', 'apiSecret', 'sealedToken', '*.token', '*.frob', '*.secret', '*.apiSecret', '*.sealedToken'];
+const TOP_LEVEL_SECRETS = ['token', 'frob', 'secret', 'apiSecret', 'sealedToken'];
+export const REDACT_PATHS = [...TOP_LEVEL_SECRETS, ...TOP_LEVEL_SECRETS.map((name) => `*.${name}`)];
 
 /** The application logger: JSON lines, redacting secrets by path. */
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
@@ -92,6 +93,9 @@ function requestIdOf(req: IncomingMessage): string {
  * this hook at about 0.015 ms for the same line.
  */
 export function createRequestLogger(logger: Logger): (req: IncomingMessage, res: ServerResponse, next: () => void) => void {
+  // The line's shape is fixed here: only its top-level flow fields can name a secret, so only they are redacted.
+  // The application logger's wildcard paths cost about 8 µs per line in profiles, a tenth of a bare Express request.
+  const lines = logger.child({}, { redact: { paths: TOP_LEVEL_SECRETS, censor: '[redacted]' } });
   return function requestLogger(req, res, next) {
     const state: RequestLogState = { id: requestIdOf(req), started: performance.now() };
     (req as Logged)[REQUEST_LOG] = state;
@@ -109,9 +113,9 @@ export function createRequestLogger(logger: Logger): (req: IncomingMessage, res:
       };
       if (flow) Object.assign(line, flow.fields, { event: flow.event });
       const message = flow?.message ?? (finished ? 'request completed' : 'request aborted');
-      if (status === 500) logger.error(line, message);
-      else if (status >= 400 || !finished) logger.warn(line, message);
-      else logger.info(line, message);
+      if (status === 500) lines.error(line, message);
+      else if (status >= 400 || !finished) lines.warn(line, message);
+      else lines.info(line, message);
     });
     next();
   };

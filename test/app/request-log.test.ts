@@ -21,6 +21,11 @@ function loggedApp() {
     requestLog(req, logger).warn({ event: 'note' }, 'a line bound to the request');
     res.send('ok');
   });
+  app.get('/careless', (req, res) => {
+    // a flow event given a secret by mistake: the request line still hides it
+    flowEvent(req, logger, 'careless', { token: 'tok-secret-1', frob: 'frob-secret-2', userId: '7' });
+    res.send('ok');
+  });
   app.get('/slow', () => undefined); // never answers: the client gives up
   return { app, logs };
 }
@@ -54,6 +59,13 @@ describe('the request log', () => {
       expect.objectContaining({ reqId: 'visit-42', event: 'note', level: 40 }),
       expect.objectContaining({ reqId: 'visit-42', event: 'connected', userId: '7', msg: 'ipernity account connected', res: { statusCode: 200 } }),
     ]);
+  });
+
+  it('redacts secret-named fields that reach the request line', async () => {
+    const { app, logs } = loggedApp();
+    await request(app).get('/careless').expect(200);
+    expect(lineFor(logs, '/careless')).toMatchObject({ event: 'careless', token: '[redacted]', frob: '[redacted]', userId: '7' });
+    expect(logs.text()).not.toMatch(/tok-secret-1|frob-secret-2/);
   });
 
   it('logs a request the client abandoned as a warning', async () => {
