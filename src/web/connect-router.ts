@@ -22,7 +22,7 @@ import type { Renderer } from './render';
 import { safeReturnTo } from './return-to';
 import { seeOther } from './see-other';
 import type { PendingAttempt } from './session-data';
-import { markActive, regenerateSession, saveSession } from './sessions';
+import { markActive, regenerateSession, saveSession, sessionData } from './sessions';
 import type { TokenCipher } from './token-cipher';
 import { refreshConnection, viewOf, type TokenCheckOptions } from './connection';
 import { languageOf } from './i18n';
@@ -45,7 +45,8 @@ export interface ConnectRouterOptions {
     appName: string;
   };
   cipher: TokenCipher;
-  sessions: { required: RequestHandler; optional: RequestHandler };
+  /** `readOnly` serves the pages that only show the session; without it they use `optional`. */
+  sessions: { required: RequestHandler; optional: RequestHandler; readOnly?: RequestHandler };
   csrf: Csrf;
   render: Renderer;
   /** Where the router is mounted, for the links and forms it renders (`''` at the root). */
@@ -96,6 +97,7 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
   const form = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 32 });
   const rateLimit: RequestHandler = options.rateLimit ?? ((_req, _res, next) => next());
   const tokenCheck = tokenCheckOptions(client, cipher, options.tokenCheckIntervalMs, metrics, logger);
+  const readOnlySession = sessions.readOnly ?? sessions.optional;
 
   const authorizeLink = (permissions: RequestedPermissions, frob?: ValidatedFrob): string =>
     buildAuthorizeUrl({ authorizeUrl: options.ipernity.authorizeUrl, apiKey: options.ipernity.apiKey, apiSecret: options.ipernity.apiSecret, permissions, frob });
@@ -164,7 +166,7 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
 
   /** The attempt a desktop form or page names, or the error that says why there is none. */
   function desktopAttempt(req: Request, nonce: string | undefined): PendingAttempt {
-    const attempts = req.session?.attempts ?? [];
+    const attempts = sessionData(req)?.attempts ?? [];
     const live = liveAttempts(attempts).find((attempt) => attempt.nonce === nonce && attempt.frob);
     if (live) return live;
     if (attempts.some((attempt) => attempt.nonce === nonce)) {
@@ -174,11 +176,11 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
   }
 
   // The warning page: where the visitor is going, what is asked, Continue or Cancel.
-  router.get('/connect', sessions.optional, function warningPage(req, res) {
+  router.get('/connect', readOnlySession, function warningPage(req, res) {
     const query = req.query as Record<string, unknown>;
     const requested = parsePermissionQuery(query) ?? options.ipernity.permissions;
     const returnTo = safeReturnTo(single(query.return_to));
-    const granted = req.session?.connection?.permissions;
+    const granted = sessionData(req)?.connection?.permissions;
     const requestedParams = Object.entries(toParams(requested));
     // the page shows only the permissions asked and granted and where to go back: the rest is the visitor's CSRF token
     const key = JSON.stringify([requestedParams, returnTo, granted ? grantedItems(granted) : null]);
@@ -265,7 +267,7 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
   } satisfies AsyncHandler);
 
   // Desktop mode: the page that links to ipernity and offers "Complete authorization".
-  router.get('/connect/complete', sessions.optional, function completePage(req, res) {
+  router.get('/connect/complete', readOnlySession, function completePage(req, res) {
     renderComplete(req, res, 200, desktopAttempt(req, single((req.query as Record<string, unknown>).attempt)));
   });
 

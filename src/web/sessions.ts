@@ -1,6 +1,8 @@
 import path from 'node:path';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import session, { type Store } from 'express-session';
+import session, { type SessionData, type Store } from 'express-session';
+import { parse as parseCookies } from 'cookie';
+import { unsign } from 'cookie-signature';
 import type { RedisClientType } from 'redis';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
@@ -19,6 +21,15 @@ export interface SessionStack {
   required: RequestHandler;
   /** Loads the session only when the browser sends a session cookie; otherwise `req.session` stays undefined. */
   optional: RequestHandler;
+  /**
+   * For pages that only show the session: reads it straight from the store,
+   * without express-session, so nothing is tracked, hashed, touched or saved.
+   * Read it with `sessionData(req)`; `req.session` stays undefined. Hands over
+   * to `optional` when the session's activity time is due for its refresh or
+   * one of its lifetimes has run out, so those are handled exactly as on
+   * every other page.
+   */
+  readOnly: RequestHandler;
   /** The Redis client, when sessions live in Redis (shared with the rate limiter). */
   redis?: RedisClientType;
   /** True when the store answers. */
@@ -131,7 +142,7 @@ export function createSessionStack(config: Config, logger: Logger, options: { st
     },
   });
 
-  const enforceLifetime = lifetimeEnforcer(config.session.idleTimeoutMs, config.session.maxAgeMs);
+  const lifetimeOf = lifetimes(config.session.idleTimeoutMs, config.session.maxAgeMs);
 
   function required(req: Request, res: Response, next: NextFunction): void {
     let called = false;
@@ -146,7 +157,14 @@ export function createSessionStack(config: Config, logger: Logger, options: { st
         next(storeUnavailable(error));
         return;
       }
-      enforceLifetime(req, next);
+      const data = req.session;
+      const lifetime = lifetimeOf(data);
+      if (lifetime === 'ended') {
+        req.session.regenerate((failure) => next(failure ? storeUnavailable(failure) : undefined));
+        return;
+      }
+      if (lifetime === 'refresh') data.seenAt = Date.now();
+      next();
     });
   }
 
@@ -159,30 +177,72 @@ export function createSessionStack(config: Config, logger: Logger, options: { st
     required(req, res, next);
   }
 
-  return { store, cookieName, required, optional, redis, ping, close };
-}
+  /** The session id a signed cookie value carries, when one of the secrets signed it (as express-session reads it). */
+  function sessionIdOf(value: string | undefined): string | undefined {
+    if (!value?.startsWith('s:')) return undefined;
+    for (const secret of config.sessionSecrets) {
+      const id = unsign(value.slice(2), secret);
+      if (id !== false) return id;
+    }
+    return undefined;
+  }
 
-/**
- * Idle timeout and absolute lifetime, checked on each request. `seenAt` is
- * refreshed at most every few minutes, so an active visitor's session is
- * written (and its store TTL extended) rarely rather than on every request.
- */
-function lifetimeEnforcer(idleTimeoutMs: number, maxAgeMs: number): (req: Request, next: NextFunction) => void {
-  const refreshEveryMs = Math.min(idleTimeoutMs / 4, 15 * 60 * 1000);
-  return function enforceLifetime(req, next) {
-    const data = req.session;
-    if (!data || data.createdAt === undefined) {
+  function readOnly(req: Request, res: Response, next: NextFunction): void {
+    const cookies = req.headers.cookie;
+    const id = cookies && cookies.includes(cookieName) ? sessionIdOf(parseCookies(cookies)[cookieName]) : undefined;
+    if (!id) {
       next();
       return;
     }
-    const now = Date.now();
+    let called = false;
+    store.get(id, (error, data) => {
+      if (called) return; // a store that calls back twice (an exception thrown downstream of its first call)
+      called = true;
+      if (error && (error as { code?: string }).code !== 'ENOENT') {
+        next(storeUnavailable(error));
+        return;
+      }
+      if (!data) {
+        next();
+        return;
+      }
+      if (lifetimeOf(data) !== 'current') {
+        // a write is due: the regular path reads it again and saves
+        optional(req, res, next);
+        return;
+      }
+      (req as ReadOnlyRequest)[READ_ONLY] = data;
+      next();
+    });
+  }
+
+  return { store, cookieName, required, optional, readOnly, redis, ping, close };
+}
+
+const READ_ONLY = Symbol('readOnlySession');
+type ReadOnlyRequest = Request & { [READ_ONLY]?: Readonly<Partial<SessionData>> };
+
+/**
+ * The visitor's session, however it was loaded: express-session's
+ * `req.session`, or the data `readOnly` read. Undefined without a session.
+ */
+export function sessionData(req: Request): Readonly<Partial<SessionData>> | undefined {
+  return (req.session as Partial<SessionData> | undefined) ?? (req as ReadOnlyRequest)[READ_ONLY];
+}
+
+/**
+ * Idle timeout and absolute lifetime, checked on each request: `ended` when
+ * either has run out, `refresh` when `seenAt` is due to be moved on. `seenAt`
+ * is refreshed at most every few minutes, so an active visitor's session is
+ * written (and its store TTL extended) rarely rather than on every request.
+ */
+function lifetimes(idleTimeoutMs: number, maxAgeMs: number): (data: Partial<SessionData> | undefined, now?: number) => 'current' | 'refresh' | 'ended' {
+  const refreshEveryMs = Math.min(idleTimeoutMs / 4, 15 * 60 * 1000);
+  return function lifetimeOf(data, now = Date.now()) {
+    if (!data || data.createdAt === undefined) return 'current';
     const seenAt = data.seenAt ?? data.createdAt;
-    if (now - data.createdAt > maxAgeMs || now - seenAt > idleTimeoutMs) {
-      req.session.regenerate((error) => next(error ? storeUnavailable(error) : undefined));
-      return;
-    }
-    if (now - seenAt > refreshEveryMs) data.seenAt = now;
-    next();
+    if (now - data.createdAt > maxAgeMs || now - seenAt > idleTimeoutMs) return 'ended';
+    return now - seenAt > refreshEveryMs ? 'refresh' : 'current';
   };
 }
 
