@@ -47,6 +47,8 @@ export const DEFAULT_TIMEOUT_MS = 5000;
 /** Keep-alive connections per API host: above the concurrent flows one instance serves, so none waits for a socket. */
 export const DEFAULT_CONNECTIONS = 128;
 const MAX_BODY_BYTES = 1024 * 1024;
+/** Longest a kept-alive socket waits idle for its next call, when the server announces no shorter timeout. */
+const IDLE_SOCKET_MS = 30_000;
 
 type Json = Record<string, unknown>;
 
@@ -79,8 +81,10 @@ export class IpernityClient {
   constructor(options: IpernityClientOptions) {
     this.#options = options;
     this.#base = options.apiUrl.replace(/\/+$/, '');
-    const pool = { keepAlive: true, maxSockets: options.connections ?? DEFAULT_CONNECTIONS, maxFreeSockets: 32, scheduling: 'lifo' } as const;
-    // one pool for the API host; Node's agent also honours the server's Keep-Alive timeout hint
+    // One pool for the API host. Node lets an idle socket go a second before the server's
+    // `Keep-Alive: timeout=N` hint only when the agent has a timeout of its own: without one the
+    // hint is ignored and a reused socket can meet the server closing it.
+    const pool = { keepAlive: true, maxSockets: options.connections ?? DEFAULT_CONNECTIONS, maxFreeSockets: 32, scheduling: 'lifo', timeout: IDLE_SOCKET_MS } as const;
     this.#agent = new URL(this.#base).protocol === 'https:' ? new https.Agent(pool) : new http.Agent(pool);
   }
 
@@ -168,25 +172,26 @@ export class IpernityClient {
    * One form-encoded POST through the pool; the body is read up to
    * `MAX_BODY_BYTES`. A kept-alive socket that the server closed just as it
    * was reused fails before the request reached the server: that one case is
-   * sent again, once, on a fresh socket (as Node's documentation advises).
+   * sent again, once, on a new connection outside the pool (the pool's other
+   * idle sockets may have been closed at the same moment).
    */
   async #post(url: string, body: string, signal: AbortSignal): Promise<{ status: number; text: string }> {
     try {
-      return await this.#postOnce(url, body, signal);
+      return await this.#postOnce(url, body, signal, this.#agent);
     } catch (error) {
       if (!(error instanceof StaleSocketError)) throw error;
-      return this.#postOnce(url, body, signal);
+      return this.#postOnce(url, body, signal, false);
     }
   }
 
-  #postOnce(url: string, body: string, signal: AbortSignal): Promise<{ status: number; text: string }> {
+  #postOnce(url: string, body: string, signal: AbortSignal, agent: http.Agent | false): Promise<{ status: number; text: string }> {
     return new Promise((resolve, reject) => {
       const transport = url.startsWith('https:') ? https : http;
       const outgoing = transport.request(
         url,
         {
           method: 'POST',
-          agent: this.#agent,
+          agent,
           signal,
           headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', 'content-length': Buffer.byteLength(body) },
         },

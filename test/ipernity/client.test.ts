@@ -152,3 +152,58 @@ describe('IpernityClient reading odd answers', () => {
     await c.close();
   });
 });
+
+describe('IpernityClient keep-alive pool', () => {
+  const answer = '{"api":{"status":"ok"},"auth":{"frob":"1234-abcdef0123456789"}}';
+  let server: http.Server | undefined;
+  afterEach(() => {
+    server?.closeAllConnections();
+    return new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  });
+
+  it('sends a call again on a new connection when every kept-alive socket was closed as it was reused', async () => {
+    let closing = false;
+    const used = new WeakSet<object>();
+    let resets = 0;
+    server = http.createServer((req, res) => {
+      // once `closing`, every socket that already served a call is shut as its next request arrives
+      if (closing && used.has(req.socket)) {
+        resets += 1;
+        req.socket.destroy();
+        return;
+      }
+      used.add(req.socket);
+      setTimeout(() => res.setHeader('content-type', 'application/json').end(answer), 20);
+    });
+    server.keepAliveTimeout = 60_000;
+    const url = await listen(server);
+    const client = new IpernityClient({ apiUrl: `${url}/api`, apiKey: 'k', apiSecret: 's', timeoutMs: 2000 });
+    // three calls at once leave three idle sockets in the pool
+    await Promise.all([client.getFrob(), client.getFrob(), client.getFrob()]);
+    closing = true;
+    expect(await client.getFrob()).toBe('1234-abcdef0123456789');
+    expect(resets).toBe(1);
+    await client.close();
+  });
+
+  it("lets an idle socket go before the server's announced keep-alive timeout", async () => {
+    let closedBy: 'client' | 'server' | undefined;
+    server = http.createServer((_req, res) => res.setHeader('content-type', 'application/json').end(answer));
+    server.keepAliveTimeout = 2000; // announced as `Keep-Alive: timeout=2`
+    const closed = new Promise<void>((resolve) => {
+      server?.on('connection', (socket) => {
+        socket.on('end', () => (closedBy ??= 'client')); // the client's FIN
+        socket.on('close', () => {
+          closedBy ??= 'server'; // the server's own timeout destroys the socket without an end
+          resolve();
+        });
+      });
+    });
+    const url = await listen(server);
+    const client = new IpernityClient({ apiUrl: `${url}/api`, apiKey: 'k', apiSecret: 's', timeoutMs: 2000 });
+    await client.getFrob();
+    await closed;
+    expect(closedBy).toBe('client');
+    await client.close();
+  });
+});
