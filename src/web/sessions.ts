@@ -256,7 +256,40 @@ export function markActive(req: Request): void {
 /** `req.session.save` as a promise; a failure is a store outage. */
 export function saveSession(req: Request): Promise<void> {
   return new Promise((resolve, reject) => {
-    req.session.save((error) => (error ? reject(storeUnavailable(error)) : resolve()));
+    const saved = req.session;
+    saved.save((error) => {
+      if (error) {
+        reject(storeUnavailable(error));
+        return;
+      }
+      skipUnchangedResave(saved);
+      resolve();
+    });
+  });
+}
+
+/** The session as express-session compares it: everything but its cookie. */
+const contentOf = (data: session.Session): string => JSON.stringify({ ...data, cookie: undefined });
+
+/**
+ * After a session made by `regenerate` is saved, express-session saves it
+ * once more when the response ends (expressjs/session#935): it compares
+ * the session with the id it loaded, which regenerate replaced. The second
+ * write is a store round trip the response waits for, so this session
+ * answers that save itself as long as nothing changed since.
+ */
+function skipUnchangedResave(data: session.Session): void {
+  const content = contentOf(data);
+  const write = data.save;
+  Object.defineProperty(data, 'save', {
+    configurable: true,
+    enumerable: false,
+    writable: true,
+    value: function saveWhenChanged(this: session.Session, callback?: (error?: unknown) => void): session.Session {
+      if (contentOf(this) !== content) return write.call(this, callback);
+      callback?.();
+      return this;
+    },
   });
 }
 

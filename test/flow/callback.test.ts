@@ -82,6 +82,20 @@ describe('GET /connect/callback', () => {
       expect(after).not.toBe(before);
     });
 
+    it('writes the new session once and deletes the old one', async () => {
+      const agent = request.agent(fx.handle.app);
+      const link = await startFlow(agent);
+      const callback = await authorizeAtSimulator(fx.simulator, link);
+      const store = fx.handle.sessions.store;
+      const set = jest.spyOn(store, 'set');
+      const destroy = jest.spyOn(store, 'destroy');
+      const done = await agent.get(callback.pathname + callback.search).expect(303);
+      const sid = decodeURIComponent(sessionCookie(done)?.split('=')[1] ?? '').slice(2).split('.')[0];
+      expect(set.mock.calls.map(([id]) => id)).toEqual([sid]);
+      expect(destroy).toHaveBeenCalledTimes(1);
+      expect((await agent.get('/connection')).body.connected).toBe(true);
+    });
+
     it('sends a reload of the callback after success onward', async () => {
       const agent = request.agent(fx.handle.app);
       const warning = await agent.get('/connect?return_to=%2Fgallery');
