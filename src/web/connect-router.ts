@@ -136,7 +136,7 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
     const now = Date.now();
     const others = liveAttempts(req.session.attempts, now).filter((other) => other.nonce !== attempt.nonce);
     // a new session id at the moment of connecting (session fixation); only what is listed is carried over
-    await regenerateSession(req);
+    regenerateSession(req);
     req.session.connection = {
       sealedToken: cipher.encrypt(grant.token),
       permissions: grant.permissions,

@@ -221,6 +221,8 @@ export function createSessionStack(config: Config, logger: Logger, options: { st
 
 const READ_ONLY = Symbol('readOnlySession');
 type ReadOnlyRequest = Request & { [READ_ONLY]?: Readonly<Partial<SessionData>> };
+const OLD_SESSION_DELETED = Symbol('oldSessionDeleted');
+type Regenerated = Request & { [OLD_SESSION_DELETED]?: Promise<void> };
 
 /**
  * The visitor's session, however it was loaded: express-session's
@@ -253,19 +255,19 @@ export function markActive(req: Request): void {
   req.session.seenAt = now;
 }
 
-/** `req.session.save` as a promise; a failure is a store outage. */
-export function saveSession(req: Request): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const saved = req.session;
-    saved.save((error) => {
-      if (error) {
-        reject(storeUnavailable(error));
-        return;
-      }
-      skipUnchangedResave(saved);
-      resolve();
-    });
+/**
+ * `req.session.save` as a promise; a failure is a store outage. After
+ * `regenerateSession`, it also waits for the old session's deletion.
+ */
+export async function saveSession(req: Request): Promise<void> {
+  const saved = req.session;
+  const written = new Promise<void>((resolve, reject) => {
+    saved.save((error) => (error ? reject(storeUnavailable(error)) : resolve()));
   });
+  const deleted = (req as Regenerated)[OLD_SESSION_DELETED];
+  (req as Regenerated)[OLD_SESSION_DELETED] = undefined;
+  await Promise.all([written, deleted]);
+  skipUnchangedResave(saved);
 }
 
 /** The session as express-session compares it: everything but its cookie. */
@@ -293,9 +295,19 @@ function skipUnchangedResave(data: session.Session): void {
   });
 }
 
-/** `req.session.regenerate` as a promise (a new id, an empty session). */
-export function regenerateSession(req: Request): Promise<void> {
-  return new Promise((resolve, reject) => {
-    req.session.regenerate((error) => (error ? reject(storeUnavailable(error)) : resolve()));
+/**
+ * A new session id and an empty session (session fixation), as
+ * `req.session.regenerate` makes them, except that the old session is
+ * deleted while the caller fills the new one rather than before: the
+ * deletion and the first save go to the store together, and
+ * `saveSession` fails if either does.
+ */
+export function regenerateSession(req: Request): void {
+  const oldId = req.sessionID;
+  const deleted = new Promise<void>((resolve, reject) => {
+    req.sessionStore.destroy(oldId, (error) => (error ? reject(storeUnavailable(error)) : resolve()));
   });
+  deleted.catch(() => undefined); // handled where saveSession awaits it
+  (req as Regenerated)[OLD_SESSION_DELETED] = deleted;
+  req.sessionStore.generate(req);
 }

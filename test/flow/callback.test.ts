@@ -96,6 +96,15 @@ describe('GET /connect/callback', () => {
       expect((await agent.get('/connection')).body.connected).toBe(true);
     });
 
+    it('answers 503 when the store cannot delete the old session, which it does alongside the first save', async () => {
+      const agent = request.agent(fx.handle.app);
+      const link = await startFlow(agent);
+      const callback = await authorizeAtSimulator(fx.simulator, link);
+      jest.spyOn(fx.handle.sessions.store, 'destroy').mockImplementation((_sid, done) => setImmediate(() => done?.(new Error('store away'))));
+      const answer = await agent.get(callback.pathname + callback.search).expect(503);
+      expect(answer.text).toContain('SESSION_STORE_UNAVAILABLE');
+    });
+
     it('sends a reload of the callback after success onward', async () => {
       const agent = request.agent(fx.handle.app);
       const warning = await agent.get('/connect?return_to=%2Fgallery');
