@@ -582,7 +582,6 @@ function logTrouble(logFile) {
   return { lines: lines.length, trouble, failed };
 }
 
-/** The floor under the session rows: bare Express 5 and express-session reading a Redis session, nothing else. */
 /**
  * A "for scale" row: a floor server from this folder (no store of ours, no
  * router of ours), compared like a case. `prepare(origin)` answers the

@@ -267,7 +267,8 @@ export async function saveSession(req: Request): Promise<void> {
   const deleted = (req as Regenerated)[OLD_SESSION_DELETED];
   (req as Regenerated)[OLD_SESSION_DELETED] = undefined;
   await Promise.all([written, deleted]);
-  skipUnchangedResave(saved);
+  // only a regenerated session meets the second save: express-session tracks the others itself
+  if (deleted) skipUnchangedResave(saved);
 }
 
 /** The session as express-session compares it: everything but its cookie. */
