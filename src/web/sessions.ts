@@ -107,7 +107,13 @@ export function createSessionStack(config: Config, logger: Logger, options: { st
       if (client.isOpen) await client.close().catch(() => client.destroy());
     };
   } else if (config.session.store === 'sqlite') {
-    const sqlite = new SqliteSessionStore({ file: path.join(config.session.dataDir, 'sessions.sqlite'), defaultTtlMs: config.session.idleTimeoutMs });
+    const sqlite = new SqliteSessionStore({
+      file: path.join(config.session.dataDir, 'sessions.sqlite'),
+      defaultTtlMs: config.session.idleTimeoutMs,
+      onCheckpointerExit(error) {
+        logger.warn({ event: 'sqlite_checkpointer_exit', err: error }, 'the SQLite checkpoint thread stopped; checkpoints run on the serving connection again');
+      },
+    });
     store = sqlite;
     ping = async () => {
       try {
@@ -116,7 +122,7 @@ export function createSessionStack(config: Config, logger: Logger, options: { st
         return false;
       }
     };
-    close = async () => sqlite.close();
+    close = () => sqlite.close();
   } else {
     store = new session.MemoryStore();
     ping = async () => true;

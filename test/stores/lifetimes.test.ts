@@ -46,8 +46,8 @@ describe('SqliteSessionStore', () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ipernity-connect-store-'));
     store = new SqliteSessionStore({ file: path.join(dir, 'sessions.sqlite'), defaultTtlMs: HOUR });
   });
-  afterEach(() => {
-    store.close();
+  afterEach(async () => {
+    await store.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -85,7 +85,7 @@ describe('SqliteSessionStore', () => {
   });
 
   it('hands errors to the callback instead of throwing', async () => {
-    store.close();
+    await store.close();
     await expect(get('a')).rejects.toThrow(/not open/);
     store = new SqliteSessionStore({ file: path.join(dir, 'sessions.sqlite'), defaultTtlMs: HOUR });
   });
