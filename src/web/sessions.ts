@@ -113,6 +113,9 @@ export function createSessionStack(config: Config, logger: Logger, options: { st
       onCheckpointerExit(error) {
         logger.warn({ event: 'sqlite_checkpointer_exit', err: error }, 'the SQLite checkpoint thread stopped; checkpoints run on the serving connection again');
       },
+      onSweepError(error) {
+        logger.warn({ event: 'sqlite_sweep_failed', err: error }, 'expired sessions could not be deleted; the next sweep tries again');
+      },
     });
     store = sqlite;
     ping = async () => {

@@ -21,11 +21,15 @@ export interface SqliteStoreOptions {
   walRestartPages?: number;
   /** Told when the checkpoint thread stops by itself; checkpoints then return to the serving connection. */
   onCheckpointerExit?: (error?: unknown) => void;
+  /** Told when a timed sweep fails (the next one tries again). */
+  onSweepError?: (error: unknown) => void;
 }
 
 /** A touch that moves the expiry by less than this writes nothing. */
 const TOUCH_RESOLUTION_MS = 60_000;
 const MAX_KNOWN_EXPIRIES = 50_000;
+/** Expired sessions deleted per statement: one batch holds up requests for a few milliseconds at most. */
+const SWEEP_BATCH = 500;
 
 type Callback<T = void> = (error?: unknown, value?: T) => void;
 
@@ -71,12 +75,13 @@ export class SqliteSessionStore extends session.Store {
   readonly #timer: NodeJS.Timeout;
   readonly #knownExpiry = new Map<string, number>();
   #checkpointer: Worker | undefined;
+  #sweeping = false;
   readonly #statements: {
     get: Database.Statement<[string, number], { data: string; expires: number }>;
     set: Database.Statement<[string, string, number]>;
     touch: Database.Statement<[number, string]>;
     destroy: Database.Statement<[string]>;
-    sweep: Database.Statement<[number]>;
+    sweep: Database.Statement<[number, number]>;
     count: Database.Statement<[number], { n: number }>;
     clear: Database.Statement<[]>;
   };
@@ -97,12 +102,14 @@ export class SqliteSessionStore extends session.Store {
       set: this.#db.prepare('INSERT INTO sessions (sid, data, expires) VALUES (?, ?, ?) ON CONFLICT(sid) DO UPDATE SET data = excluded.data, expires = excluded.expires'),
       touch: this.#db.prepare('UPDATE sessions SET expires = ? WHERE sid = ?'),
       destroy: this.#db.prepare('DELETE FROM sessions WHERE sid = ?'),
-      sweep: this.#db.prepare('DELETE FROM sessions WHERE expires <= ?'),
+      sweep: this.#db.prepare('DELETE FROM sessions WHERE sid IN (SELECT sid FROM sessions WHERE expires <= ? LIMIT ?)'),
       count: this.#db.prepare('SELECT count(*) AS n FROM sessions WHERE expires > ?'),
       clear: this.#db.prepare('DELETE FROM sessions'),
     };
     this.#defaultTtlMs = options.defaultTtlMs;
-    this.#timer = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 10 * 60 * 1000);
+    this.#timer = setInterval(() => {
+      this.sweep().catch((error: unknown) => options.onSweepError?.(error));
+    }, options.sweepIntervalMs ?? 10 * 60 * 1000);
     this.#timer.unref();
     const checkpointIntervalMs = options.checkpointIntervalMs ?? 1000;
     if (checkpointIntervalMs > 0) {
@@ -211,8 +218,27 @@ export class SqliteSessionStore extends session.Store {
   }
 
   /** Deletes expired sessions; answers how many went. */
-  sweep(): number {
-    return this.#statements.sweep.run(Date.now()).changes;
+  /**
+   * Deletes expired sessions, a batch at a time with requests served in
+   * between (one statement for 20000 rows held the event loop for 230 ms);
+   * answers how many went. A sweep still running makes the next one a no-op.
+   */
+  async sweep(): Promise<number> {
+    if (this.#sweeping) return 0;
+    this.#sweeping = true;
+    let total = 0;
+    try {
+      const now = Date.now();
+      while (this.#db.open) {
+        const { changes } = this.#statements.sweep.run(now, SWEEP_BATCH);
+        total += changes;
+        if (changes < SWEEP_BATCH) break;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      return total;
+    } finally {
+      this.#sweeping = false;
+    }
   }
 
   /** True when the database answers. */

@@ -79,9 +79,27 @@ describe('SqliteSessionStore', () => {
   it('sweeps expired sessions', async () => {
     store.set('old', session(Date.now() - 1000));
     store.set('new', session(Date.now() + HOUR));
-    expect(store.sweep()).toBe(1);
+    expect(await store.sweep()).toBe(1);
     const count = await new Promise((resolve) => store.length((_e, n) => resolve(n)));
     expect(count).toBe(1);
+  });
+
+  it('sweeps a batch at a time, serving other work between batches', async () => {
+    for (let i = 0; i < 1200; i += 1) store.set(`old-${i}`, session(Date.now() - 1000));
+    store.set('live', session(Date.now() + HOUR));
+    let turns = 0;
+    let sweeping = true;
+    const turn = () => {
+      turns += 1;
+      if (sweeping) setImmediate(turn);
+    };
+    setImmediate(turn);
+    expect(await store.sweep()).toBe(1200);
+    sweeping = false;
+    // three batches of at most 500, with the event loop free twice in between
+    expect(turns).toBeGreaterThanOrEqual(2);
+    expect(await get('live')).toMatchObject({ seenAt: 1 });
+    expect(await store.sweep()).toBe(0);
   });
 
   it('hands errors to the callback instead of throwing', async () => {
