@@ -247,10 +247,11 @@ export function sessionData(req: Request): Readonly<Partial<SessionData>> | unde
  * is refreshed at most every few minutes, so an active visitor's session is
  * written (and its store TTL extended) rarely rather than on every request.
  */
-function lifetimes(idleTimeoutMs: number, maxAgeMs: number): (data: Partial<SessionData> | undefined, now?: number) => 'current' | 'refresh' | 'ended' {
+function lifetimes(idleTimeoutMs: number, maxAgeMs: number): (data: Partial<SessionData> | undefined) => 'current' | 'refresh' | 'ended' {
   const refreshEveryMs = Math.min(idleTimeoutMs / 4, 15 * 60 * 1000);
-  return function lifetimeOf(data, now = Date.now()) {
+  return function lifetimeOf(data) {
     if (!data || data.createdAt === undefined) return 'current';
+    const now = Date.now();
     const seenAt = data.seenAt ?? data.createdAt;
     if (now - data.createdAt > maxAgeMs || now - seenAt > idleTimeoutMs) return 'ended';
     return now - seenAt > refreshEveryMs ? 'refresh' : 'current';
