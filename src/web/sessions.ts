@@ -169,8 +169,10 @@ export function createSessionStack(config: Config, logger: Logger, options: { st
       const data = req.session;
       const lifetime = lifetimeOf(data);
       if (lifetime === 'ended') {
-        req.session.regenerate((failure) => next(failure ? storeUnavailable(failure) : undefined));
-        return;
+        // a new id and an empty session, as a visitor without one gets: stored only if the route fills it
+        // (express-session's own regenerate would store the empty session at the end of every such request)
+        regenerateSession(req);
+        skipUnchangedResave(req.session);
       }
       if (lifetime === 'refresh') data.seenAt = Date.now();
       next();

@@ -37,6 +37,29 @@ describe('session lifetimes', () => {
     jest.spyOn(Date, 'now').mockReturnValue(start + 121 * 60_000);
     expect((await agent.get('/connection')).body).toEqual({ connected: false });
   });
+
+  it('deletes an ended session without storing an empty one in its place', async () => {
+    const stored = () => new Promise<number>((resolve, reject) => fx.handle.sessions.store.length?.((error, n) => (error ? reject(error) : resolve(n as number))));
+    const agent = request.agent(fx.handle.app);
+    await walkFlow(agent, fx.simulator);
+    expect(await stored()).toBe(1);
+    const start = Date.now();
+    const clock = (minutes: number) => {
+      jest.restoreAllMocks();
+      jest.spyOn(Date, 'now').mockReturnValue(start + minutes * 60_000);
+    };
+    for (const minutes of [40, 80]) {
+      clock(minutes);
+      expect((await agent.get('/connection')).body.connected).toBe(true);
+    }
+    clock(121);
+    expect((await agent.get('/connection')).body).toEqual({ connected: false });
+    expect(await stored()).toBe(0);
+    // starting again works as for any visitor without a session
+    await walkFlow(agent, fx.simulator);
+    expect((await agent.get('/connection')).body.connected).toBe(true);
+    expect(await stored()).toBe(1);
+  });
 });
 
 describe('SqliteSessionStore', () => {
