@@ -217,7 +217,6 @@ export class SqliteSessionStore extends session.Store {
     });
   }
 
-  /** Deletes expired sessions; answers how many went. */
   /**
    * Deletes expired sessions, a batch at a time with requests served in
    * between (one statement for 20000 rows held the event loop for 230 ms);
