@@ -168,12 +168,8 @@ export function createSessionStack(config: Config, logger: Logger, options: { st
       }
       const data = req.session;
       const lifetime = lifetimeOf(data);
-      if (lifetime === 'ended') {
-        // a new id and an empty session, as a visitor without one gets: stored only if the route fills it
-        // (express-session's own regenerate would store the empty session at the end of every such request)
-        regenerateSession(req);
-        skipUnchangedResave(req.session);
-      }
+      // a new id and an empty session, as a visitor without one gets: stored only if the route fills it
+      if (lifetime === 'ended') regenerateSession(req);
       if (lifetime === 'refresh') data.seenAt = Date.now();
       next();
     });
@@ -272,38 +268,42 @@ export function markActive(req: Request): void {
  * `regenerateSession`, it also waits for the old session's deletion.
  */
 export async function saveSession(req: Request): Promise<void> {
-  const saved = req.session;
   const written = new Promise<void>((resolve, reject) => {
-    saved.save((error) => (error ? reject(storeUnavailable(error)) : resolve()));
+    req.session.save((error) => (error ? reject(storeUnavailable(error)) : resolve()));
   });
   const deleted = (req as Regenerated)[OLD_SESSION_DELETED];
   (req as Regenerated)[OLD_SESSION_DELETED] = undefined;
   await Promise.all([written, deleted]);
-  // only a regenerated session meets the second save: express-session tracks the others itself
-  if (deleted) skipUnchangedResave(saved);
 }
 
 /** The session as express-session compares it: everything but its cookie. */
 const contentOf = (data: session.Session): string => JSON.stringify({ ...data, cookie: undefined });
 
 /**
- * After a session made by `regenerate` is saved, express-session saves it
- * once more when the response ends (expressjs/session#935): it compares
- * the session with the id it loaded, which regenerate replaced. The second
- * write is a store round trip the response waits for, so this session
- * answers that save itself as long as nothing changed since.
+ * express-session saves a session made mid-request when the response ends,
+ * whatever it holds (expressjs/session#935): it compares it with the id it
+ * loaded, which the new session replaced. That would store an empty session,
+ * or write a saved one a second time while the response waits. So a new
+ * session's `save` writes only what differs from its last write (at first,
+ * from the empty session it started as).
  */
-function skipUnchangedResave(data: session.Session): void {
-  const content = contentOf(data);
+function writeOnlyWhenChanged(data: session.Session): void {
+  let stored = contentOf(data);
   const write = data.save;
   Object.defineProperty(data, 'save', {
     configurable: true,
     enumerable: false,
     writable: true,
     value: function saveWhenChanged(this: session.Session, callback?: (error?: unknown) => void): session.Session {
-      if (contentOf(this) !== content) return write.call(this, callback);
-      callback?.();
-      return this;
+      const content = contentOf(this);
+      if (content === stored) {
+        callback?.();
+        return this;
+      }
+      return write.call(this, (error?: unknown) => {
+        if (!error) stored = content;
+        callback?.(error);
+      });
     },
   });
 }
@@ -313,7 +313,8 @@ function skipUnchangedResave(data: session.Session): void {
  * `req.session.regenerate` makes them, except that the old session is
  * deleted while the caller fills the new one rather than before: the
  * deletion and the first save go to the store together, and
- * `saveSession` fails if either does.
+ * `saveSession` fails if either does. The new session is written only
+ * when it holds something (see `writeOnlyWhenChanged`).
  */
 export function regenerateSession(req: Request): void {
   const oldId = req.sessionID;
@@ -323,4 +324,5 @@ export function regenerateSession(req: Request): void {
   deleted.catch(() => undefined); // handled where saveSession awaits it
   (req as Regenerated)[OLD_SESSION_DELETED] = deleted;
   req.sessionStore.generate(req);
+  writeOnlyWhenChanged(req.session);
 }
