@@ -17,6 +17,12 @@ describe('session lifetimes', () => {
     jest.spyOn(Date, 'now').mockReturnValue(base + offsetMs);
   }
 
+  /** A clock set to `minutes` after `start` on each call. */
+  const minutesAfter = (start: number) => (minutes: number) => {
+    jest.restoreAllMocks();
+    jest.spyOn(Date, 'now').mockReturnValue(start + minutes * 60_000);
+  };
+
   it('ends a session left idle longer than the idle timeout', async () => {
     const agent = request.agent(fx.handle.app);
     await walkFlow(agent, fx.simulator);
@@ -27,14 +33,12 @@ describe('session lifetimes', () => {
   it('keeps an active visitor connected past the idle timeout, but not past the absolute lifetime', async () => {
     const agent = request.agent(fx.handle.app);
     await walkFlow(agent, fx.simulator);
-    const start = Date.now();
+    const clock = minutesAfter(Date.now());
     for (const minutes of [40, 80, 115]) {
-      jest.restoreAllMocks();
-      jest.spyOn(Date, 'now').mockReturnValue(start + minutes * 60_000);
+      clock(minutes);
       expect((await agent.get('/connection')).body.connected).toBe(true);
     }
-    jest.restoreAllMocks();
-    jest.spyOn(Date, 'now').mockReturnValue(start + 121 * 60_000);
+    clock(121);
     expect((await agent.get('/connection')).body).toEqual({ connected: false });
   });
 
@@ -43,11 +47,7 @@ describe('session lifetimes', () => {
     const agent = request.agent(fx.handle.app);
     await walkFlow(agent, fx.simulator);
     expect(await stored()).toBe(1);
-    const start = Date.now();
-    const clock = (minutes: number) => {
-      jest.restoreAllMocks();
-      jest.spyOn(Date, 'now').mockReturnValue(start + minutes * 60_000);
-    };
+    const clock = minutesAfter(Date.now());
     for (const minutes of [40, 80]) {
       clock(minutes);
       expect((await agent.get('/connection')).body.connected).toBe(true);
