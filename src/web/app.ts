@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { SANDBOX_PATH, type Config } from '../config';
 import { IpernityClient } from '../ipernity';
 import { createSimulator, DEFAULT_USER, type Simulator } from '../simulator/app';
+import { createAttemptCookie } from './attempts';
 import { createConnectRouter, tokenCheckOptions } from './connect-router';
 import { createCsrf } from './csrf';
 import { createErrorHandler, notFound } from './error-handler';
@@ -74,6 +75,11 @@ export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
     cookieName: config.secure ? '__Host-ipernity-connect.csrf' : 'ipernity-connect.csrf',
     secure: config.secure,
     origin: config.publicUrl.origin,
+  });
+  const attempts = createAttemptCookie({
+    cipher,
+    cookieName: config.secure ? '__Host-ipernity-connect.attempts' : 'ipernity-connect.attempts',
+    secure: config.secure,
   });
   const render = createRenderer({ appName: config.ipernity.appName, sandbox: config.sandbox, basePath: '', staticPath: STATIC_PATH });
 
@@ -168,12 +174,13 @@ export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
     : undefined;
 
   const tokenCheck = tokenCheckOptions(client, cipher, config.tokenCheckIntervalMs, metrics, logger);
-  app.use(createHomeRouter({ session: sessions.optional, csrf, render, tokenCheck, logger }));
+  app.use(createHomeRouter({ session: sessions.optional, csrf, attempts, render, tokenCheck, logger }));
   app.use(
     createConnectRouter({
       client,
       ipernity: config.ipernity,
       cipher,
+      attempts,
       sessions,
       csrf,
       render,

@@ -14,7 +14,8 @@ import {
   type RequestedPermissions,
   type ValidatedFrob,
 } from '../ipernity';
-import { ATTEMPT_TTL_MS, type AuthMode } from '../config';
+import type { AuthMode } from '../config';
+import { liveAttempts, type AttemptCookie } from './attempts';
 import type { Csrf } from './csrf';
 import { WebError, WebErrorCodes } from './errors';
 import type { Metrics } from './metrics';
@@ -22,15 +23,12 @@ import type { Renderer } from './render';
 import { safeReturnTo } from './return-to';
 import { seeOther } from './see-other';
 import type { PendingAttempt } from './session-data';
-import { markActive, regenerateSession, saveSession, sessionData } from './sessions';
+import { markActive, regenerateSession, saveSession, sessionData, wasStored } from './sessions';
 import type { TokenCipher } from './token-cipher';
 import { refreshConnection, viewOf, type TokenCheckOptions } from './connection';
 import { languageOf } from './i18n';
 import { flowEvent } from './logging';
 import { randomValue } from './random';
-
-/** Attempts kept per browser (several tabs may each start one). */
-const MAX_ATTEMPTS = 5;
 
 export interface ConnectRouterOptions {
   client: IpernityClient;
@@ -45,6 +43,8 @@ export interface ConnectRouterOptions {
     appName: string;
   };
   cipher: TokenCipher;
+  /** Where the browser keeps the attempts it started. */
+  attempts: AttemptCookie;
   /** `readOnly` serves the pages that only show the session; without it they use `optional`. */
   sessions: { required: RequestHandler; optional: RequestHandler; readOnly?: RequestHandler };
   csrf: Csrf;
@@ -62,11 +62,6 @@ export interface ConnectRouterOptions {
 /** A single string from a query or form value; repeated or missing gives undefined. */
 function single(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
-}
-
-/** The attempts still honoured (younger than `ATTEMPT_TTL_MS`). */
-export function liveAttempts(attempts: readonly PendingAttempt[] | undefined, now = Date.now()): PendingAttempt[] {
-  return (attempts ?? []).filter((attempt) => now - attempt.startedAt <= ATTEMPT_TTL_MS);
 }
 
 /** Marks the route's errors to be answered as JSON, before any middleware that can fail runs. */
@@ -91,7 +86,7 @@ export function methodNotAllowed(allow: string[]): RequestHandler {
  * disconnection and the connection's JSON view.
  */
 export function createConnectRouter(options: ConnectRouterOptions): Router {
-  const { client, cipher, csrf, render, sessions, basePath, metrics, logger } = options;
+  const { client, cipher, attempts: attemptCookie, csrf, render, sessions, basePath, metrics, logger } = options;
   const mode = options.ipernity.mode;
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 32 });
@@ -112,8 +107,8 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
     throw error;
   }
 
-  /** Exchanges the frob, then keeps the connection under a new session id. */
-  async function connect(req: Request, res: Response, attempt: PendingAttempt, frob: ValidatedFrob): Promise<void> {
+  /** Exchanges the frob, then keeps the connection (under a new session id when the browser had a stored session). */
+  async function connect(req: Request, res: Response, attempts: readonly PendingAttempt[], attempt: PendingAttempt, frob: ValidatedFrob): Promise<void> {
     let grant;
     const asked = performance.now();
     try {
@@ -134,9 +129,8 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
     // how long ipernity took, on the request's line: what the callback's time is made of
     const upstreamMs = Math.round((performance.now() - asked) * 100) / 100;
     const now = Date.now();
-    const others = liveAttempts(req.session.attempts, now).filter((other) => other.nonce !== attempt.nonce);
-    // a new session id at the moment of connecting (session fixation); only what is listed is carried over
-    regenerateSession(req);
+    // a session loaded from the store gets a new id at the moment of connecting (session fixation); a new one already has its own
+    if (wasStored(req)) regenerateSession(req);
     req.session.connection = {
       sealedToken: cipher.encrypt(grant.token),
       permissions: grant.permissions,
@@ -145,9 +139,9 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
       checkedAt: now,
       returnTo: attempt.returnTo,
     };
-    if (others.length) req.session.attempts = others;
     markActive(req);
     await saveSession(req);
+    attemptCookie.write(res, attempts.filter((other) => other.nonce !== attempt.nonce));
     metrics?.flowsCompleted.inc();
     flowEvent(req, logger, 'connected', { userId: grant.user.userId, permissions: grant.permissions, mode, upstreamMs }, 'ipernity account connected');
     seeOther(res, attempt.returnTo);
@@ -165,8 +159,7 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
   }
 
   /** The attempt a desktop form or page names, or the error that says why there is none. */
-  function desktopAttempt(req: Request, nonce: string | undefined): PendingAttempt {
-    const attempts = sessionData(req)?.attempts ?? [];
+  function desktopAttempt(attempts: readonly PendingAttempt[], nonce: string | undefined): PendingAttempt {
     const live = liveAttempts(attempts).find((attempt) => attempt.nonce === nonce && attempt.frob);
     if (live) return live;
     if (attempts.some((attempt) => attempt.nonce === nonce)) {
@@ -203,11 +196,11 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
   });
 
   // Starts a flow: records the attempt, then 303 to ipernity's signed link (desktop: to "Complete authorization").
-  router.post('/connect', rateLimit, form, csrf.verify, sessions.required, async function startFlow(req, res) {
+  router.post('/connect', rateLimit, form, csrf.verify, readOnlySession, async function startFlow(req, res) {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const requested = parsePermissionQuery(body) ?? {};
     const returnTo = safeReturnTo(single(body.return_to));
-    const connection = req.session.connection;
+    const connection = sessionData(req)?.connection;
     // an upgrade asks for what is granted plus what is new, so no grant is lost
     const permissions = connection ? union(connection.permissions, requested) : requested;
     const attempt: PendingAttempt = { nonce: randomValue(), permissions, returnTo, startedAt: Date.now() };
@@ -220,9 +213,7 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
       }
       attempt.frob = frob;
     }
-    req.session.attempts = [...liveAttempts(req.session.attempts).slice(-(MAX_ATTEMPTS - 1)), attempt];
-    markActive(req);
-    await saveSession(req);
+    attemptCookie.write(res, [...attemptCookie.read(req), attempt]);
     metrics?.flowsStarted.inc({ mode });
     flowEvent(req, logger, 'flow_started', { mode, permissions }, 'connection flow started');
     if (frob) seeOther(res, `${basePath}/connect/complete?attempt=${attempt.nonce}`);
@@ -230,15 +221,14 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
   } satisfies AsyncHandler);
 
   // ipernity sends the browser back here with a frob; only a browser with a pending attempt is connected.
-  router.get('/connect/callback', rateLimit, sessions.optional, async function callback(req, res) {
+  router.get('/connect/callback', rateLimit, sessions.required, async function callback(req, res) {
     const query = req.query as Record<string, unknown>;
-    const attempts = req.session?.attempts ?? [];
+    const attempts = attemptCookie.read(req);
     const live = liveAttempts(attempts);
     if (!Object.prototype.hasOwnProperty.call(query, 'frob') && live.length) {
       // back from ipernity without a frob: the visitor declined
       const declined = live[live.length - 1] as PendingAttempt;
-      req.session.attempts = attempts.filter((attempt) => attempt !== declined);
-      await saveSession(req);
+      attemptCookie.write(res, live.filter((attempt) => attempt !== declined));
       metrics?.flowsFailed.inc({ reason: 'DENIED' });
       flowEvent(req, logger, 'denied', {}, 'the visitor declined on ipernity');
       const { t } = languageOf(req);
@@ -246,7 +236,7 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
       return;
     }
     if (live.length === 0) {
-      const connection = req.session?.connection;
+      const connection = req.session.connection;
       if (connection) {
         // a reload after success, or a stray link: never exchanged without an attempt
         seeOther(res, safeReturnTo(connection.returnTo));
@@ -263,28 +253,29 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
     } else {
       attempt = live[live.length - 1] as PendingAttempt;
     }
-    await connect(req, res, attempt, frob);
+    await connect(req, res, live, attempt, frob);
   } satisfies AsyncHandler);
 
   // Desktop mode: the page that links to ipernity and offers "Complete authorization".
-  router.get('/connect/complete', readOnlySession, function completePage(req, res) {
-    renderComplete(req, res, 200, desktopAttempt(req, single((req.query as Record<string, unknown>).attempt)));
+  router.get('/connect/complete', function completePage(req, res) {
+    renderComplete(req, res, 200, desktopAttempt(attemptCookie.read(req), single((req.query as Record<string, unknown>).attempt)));
   });
 
   // Desktop mode: exchanges the attempt's frob once the visitor says they authorized.
   router.post('/connect/complete', rateLimit, form, csrf.verify, sessions.required, async function complete(req, res) {
-    const attempt = desktopAttempt(req, single((req.body as Record<string, unknown> | undefined)?.attempt));
-    await connect(req, res, attempt, attempt.frob as ValidatedFrob);
+    const attempts = attemptCookie.read(req);
+    const attempt = desktopAttempt(attempts, single((req.body as Record<string, unknown> | undefined)?.attempt));
+    await connect(req, res, liveAttempts(attempts), attempt, attempt.frob as ValidatedFrob);
   } satisfies AsyncHandler);
 
   // Forgets the connection in this browser and says how to revoke it on ipernity.
   router.post('/disconnect', form, csrf.verify, sessions.required, async function disconnect(req, res) {
     const connection = req.session.connection;
-    if (connection || req.session.attempts) {
+    if (connection) {
       delete req.session.connection;
-      delete req.session.attempts;
       await saveSession(req);
     }
+    if (attemptCookie.read(req).length) attemptCookie.write(res, []);
     if (connection) flowEvent(req, logger, 'disconnected', { userId: connection.user.userId }, 'ipernity account disconnected');
     const { t } = languageOf(req);
     const app = options.ipernity.appName;

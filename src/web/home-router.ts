@@ -4,12 +4,14 @@ import { grantedItems, LEVELS, MAX_LEVEL, PERMISSION_ITEMS, rank } from '../iper
 import type { Csrf } from './csrf';
 import type { Renderer } from './render';
 import { refreshConnection, type TokenCheckOptions } from './connection';
-import { liveAttempts, methodNotAllowed } from './connect-router';
+import { methodNotAllowed } from './connect-router';
+import { liveAttempts, type AttemptCookie } from './attempts';
 import { languageOf } from './i18n';
 
 export interface HomeRouterOptions {
   session: RequestHandler;
   csrf: Csrf;
+  attempts: AttemptCookie;
   render: Renderer;
   tokenCheck: TokenCheckOptions;
   logger: Logger;
@@ -39,7 +41,7 @@ export function createHomeRouter(options: HomeRouterOptions): Router {
     const connection = await refreshConnection(req, options.tokenCheck, false, options.logger);
     const notice = req.session?.notice;
     if (notice) delete req.session.notice;
-    const pending = liveAttempts(req.session?.attempts).filter((attempt) => attempt.frob).pop();
+    const pending = liveAttempts(options.attempts.read(req)).filter((attempt) => attempt.frob).pop();
     const { lang, t } = languageOf(req);
     const have = (connection?.permissions ?? {}) as Record<string, string | undefined>;
     options.render(req, res, 200, 'home', {

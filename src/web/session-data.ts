@@ -1,6 +1,6 @@
 import type { GrantedPermissions, IpernityUser, RequestedPermissions } from '../ipernity';
 
-/** A connection attempt this browser started: the callback is honoured only against one of these. */
+/** A connection attempt this browser started, kept in its attempts cookie: the callback is honoured only against one of these. */
 export interface PendingAttempt {
   /** Random id, also used by the desktop "Complete authorization" form. */
   nonce: string;
@@ -26,7 +26,6 @@ export interface StoredConnection {
 declare module 'express-session' {
   interface SessionData {
     connection?: StoredConnection;
-    attempts?: PendingAttempt[];
     /** Shown once on the home page. */
     notice?: 'revoked';
     /** When something was first kept for this visitor (absolute lifetime). */

@@ -256,6 +256,15 @@ function lifetimes(idleTimeoutMs: number, maxAgeMs: number): (data: Partial<Sess
   };
 }
 
+/**
+ * True when `req.session` came from the store rather than being made for
+ * this request: everything stored went through `markActive`, which sets
+ * `createdAt`. A session made here has an id no browser was given before.
+ */
+export function wasStored(req: Request): boolean {
+  return req.session.createdAt !== undefined;
+}
+
 /** Marks the session as holding something worth keeping (starts its lifetimes). */
 export function markActive(req: Request): void {
   const now = Date.now();

@@ -2,7 +2,17 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { TokenKey } from '../config';
 
 const VERSION = 'v1';
-const AAD = Buffer.from('ipernity-connect token');
+
+/**
+ * What a sealed value is for, bound into its tag: a value sealed for one
+ * purpose never decrypts as another (a sealed token pasted into the
+ * attempts cookie is refused).
+ */
+export type SealPurpose = 'token' | 'attempts';
+const AAD: Record<SealPurpose, Buffer> = {
+  token: Buffer.from('ipernity-connect token'),
+  attempts: Buffer.from('ipernity-connect attempts'),
+};
 
 /** A stored token could not be decrypted (its key is gone, or it was altered). */
 export class TokenUnreadableError extends Error {
@@ -11,7 +21,8 @@ export class TokenUnreadableError extends Error {
 }
 
 /**
- * Encrypts ipernity tokens for the session store with AES-256-GCM. The first
+ * Encrypts ipernity tokens for the session store (and the pending attempts
+ * for their cookie) with AES-256-GCM. The first
  * key encrypts; every key listed can decrypt, found by the key id written
  * beside the ciphertext, so keys can rotate without disconnecting anyone.
  */
@@ -27,15 +38,15 @@ export class TokenCipher {
   }
 
   /** `v1.<key id>.<iv>.<tag>.<ciphertext>`, base64url parts. */
-  encrypt(token: string): string {
+  encrypt(plaintext: string, purpose: SealPurpose = 'token'): string {
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', this.#current.key, iv);
-    cipher.setAAD(AAD);
-    const ciphertext = Buffer.concat([cipher.update(token, 'utf8'), cipher.final()]);
+    cipher.setAAD(AAD[purpose]);
+    const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
     return [VERSION, this.#current.id, iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), ciphertext.toString('base64url')].join('.');
   }
 
-  decrypt(sealed: string): string {
+  decrypt(sealed: string, purpose: SealPurpose = 'token'): string {
     const [version, id, iv, tag, ciphertext] = sealed.split('.');
     const key = id === undefined ? undefined : this.#keys.get(id);
     if (version !== VERSION || !key || iv === undefined || tag === undefined || ciphertext === undefined) {
@@ -43,7 +54,7 @@ export class TokenCipher {
     }
     try {
       const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
-      decipher.setAAD(AAD);
+      decipher.setAAD(AAD[purpose]);
       decipher.setAuthTag(Buffer.from(tag, 'base64url'));
       return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString('utf8');
     } catch (error) {

@@ -19,6 +19,13 @@ describe('TokenCipher', () => {
     expect(rotated.encrypt('token')).toMatch(/^v1\.k2\./);
   });
 
+  it('binds a sealed value to its purpose: a token does not open as attempts, nor attempts as a token', () => {
+    const cipher = new TokenCipher([key(1)]);
+    expect(() => cipher.decrypt(cipher.encrypt('token'), 'attempts')).toThrow(TokenUnreadableError);
+    expect(() => cipher.decrypt(cipher.encrypt('[]', 'attempts'))).toThrow(TokenUnreadableError);
+    expect(cipher.decrypt(cipher.encrypt('[]', 'attempts'), 'attempts')).toBe('[]');
+  });
+
   it('refuses a sealed token that was altered or whose key is gone', () => {
     const sealed = new TokenCipher([key(1)]).encrypt('token');
     const altered = sealed.slice(0, -2) + (sealed.endsWith('A') ? 'BB' : 'AA');

@@ -69,36 +69,47 @@ describe('GET /connect/callback', () => {
   });
 
   describe('with a valid pending attempt', () => {
-    it('regenerates the session id when the visitor connects', async () => {
+    it('stores nothing until the visitor is connected, then one session', async () => {
       const agent = request.agent(fx.handle.app);
+      const store = fx.handle.sessions.store;
+      const set = jest.spyOn(store, 'set');
+      const destroy = jest.spyOn(store, 'destroy');
       const warning = await agent.get('/connect');
       const start = await agent.post('/connect').type('form').send({ _csrf: csrfOf(warning.text), perm_doc: 'read' }).expect(303);
-      const before = sessionCookie(start);
+      expect(sessionCookie(start)).toBeUndefined();
+      expect(set).not.toHaveBeenCalled();
       const callback = await authorizeAtSimulator(fx.simulator, start.headers.location as string);
       const done = await agent.get(callback.pathname + callback.search).expect(303);
-      const after = sessionCookie(done);
-      expect(before).toBeDefined();
-      expect(after).toBeDefined();
-      expect(after).not.toBe(before);
+      const sid = decodeURIComponent(sessionCookie(done)?.split('=')[1] ?? '').slice(2).split('.')[0];
+      expect(set.mock.calls.map(([id]) => id)).toEqual([sid]);
+      expect(destroy).not.toHaveBeenCalled();
+      expect((await agent.get('/connection')).body.connected).toBe(true);
     });
 
-    it('writes the new session once and deletes the old one', async () => {
+    it('gives a connected visitor who connects again a new session id, writing the new session once and deleting the old one', async () => {
       const agent = request.agent(fx.handle.app);
-      const link = await startFlow(agent);
+      const first = await walkFlow(agent, fx.simulator);
+      const before = sessionCookie(first);
+      const link = await startFlow(agent, { perm_blog: 'read' });
       const callback = await authorizeAtSimulator(fx.simulator, link);
       const store = fx.handle.sessions.store;
       const set = jest.spyOn(store, 'set');
       const destroy = jest.spyOn(store, 'destroy');
       const done = await agent.get(callback.pathname + callback.search).expect(303);
-      const sid = decodeURIComponent(sessionCookie(done)?.split('=')[1] ?? '').slice(2).split('.')[0];
+      const after = sessionCookie(done);
+      expect(before).toBeDefined();
+      expect(after).toBeDefined();
+      expect(after).not.toBe(before);
+      const sid = decodeURIComponent(after?.split('=')[1] ?? '').slice(2).split('.')[0];
       expect(set.mock.calls.map(([id]) => id)).toEqual([sid]);
       expect(destroy).toHaveBeenCalledTimes(1);
-      expect((await agent.get('/connection')).body.connected).toBe(true);
+      expect((await agent.get('/connection')).body).toMatchObject({ connected: true, permissions: { blog: 'read' } });
     });
 
     it('answers 503 when the store cannot delete the old session, which it does alongside the first save', async () => {
       const agent = request.agent(fx.handle.app);
-      const link = await startFlow(agent);
+      await walkFlow(agent, fx.simulator);
+      const link = await startFlow(agent, { perm_blog: 'read' });
       const callback = await authorizeAtSimulator(fx.simulator, link);
       jest.spyOn(fx.handle.sessions.store, 'destroy').mockImplementation((_sid, done) => setImmediate(() => done?.(new Error('store away'))));
       const answer = await agent.get(callback.pathname + callback.search).expect(503);

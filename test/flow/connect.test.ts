@@ -98,6 +98,52 @@ describe('the connect routes', () => {
     });
   });
 
+  describe('the attempts cookie', () => {
+    const ATTEMPTS = 'ipernity-connect.attempts';
+    const attemptsCookie = (response: request.Response) =>
+      ([] as string[]).concat(response.headers['set-cookie'] ?? []).find((c) => c.startsWith(`${ATTEMPTS}=`));
+
+    it('keeps the attempt in the browser, sealed: its content cannot be read there, and an altered cookie counts as none', async () => {
+      const agent = request.agent(fx.handle.app);
+      const token = csrfOf((await agent.get('/connect')).text);
+      const start = await agent.post('/connect').type('form').send({ _csrf: token, perm_doc: 'write', return_to: '/private-album' }).expect(303);
+      const cookie = attemptsCookie(start) as string;
+      expect(cookie).toMatch(/; Max-Age=86400; Path=\/; Expires=[^;]+; HttpOnly; SameSite=Lax$/);
+      const value = decodeURIComponent(cookie.split(';')[0]?.split('=')[1] ?? '');
+      expect(value).not.toMatch(/private-album|write|startedAt/);
+      const callback = await authorizeAtSimulator(fx.simulator, start.headers.location as string);
+      const altered = value.slice(0, -2) + (value.endsWith('A') ? 'BB' : 'AA');
+      const refused = await request(fx.handle.app).get(callback.pathname + callback.search).set('Cookie', `${ATTEMPTS}=${altered}`).expect(400);
+      expect(refused.text).toContain('ATTEMPT_MISSING');
+      const done = await request(fx.handle.app).get(callback.pathname + callback.search).set('Cookie', `${ATTEMPTS}=${value}`).expect(303);
+      expect(done.headers.location).toBe('/private-album');
+      // the attempt is spent: the cookie goes with it
+      expect(attemptsCookie(done)).toMatch(/^ipernity-connect\.attempts=; Path=\/; Expires=Thu, 01 Jan 1970/);
+    });
+
+    it('stays under 4 KB when tabs start many attempts with long return addresses, keeping the newest', async () => {
+      const agent = request.agent(fx.handle.app);
+      const token = csrfOf((await agent.get('/connect')).text);
+      let last: request.Response | undefined;
+      for (let i = 0; i < 7; i += 1) {
+        last = await agent.post('/connect').type('form').send({ _csrf: token, perm_doc: 'read', return_to: `/${String(i).repeat(1500)}` }).expect(303);
+        expect((attemptsCookie(last) as string).length).toBeLessThan(4096);
+      }
+      const callback = await authorizeAtSimulator(fx.simulator, (last as request.Response).headers.location as string);
+      const done = await agent.get(callback.pathname + callback.search).expect(303);
+      expect(done.headers.location).toBe(`/${'6'.repeat(1500)}`);
+    });
+
+    it('starts a flow for a visitor without a session while the session store is down', async () => {
+      const agent = request.agent(fx.handle.app);
+      const token = csrfOf((await agent.get('/connect')).text);
+      const store = fx.handle.sessions.store;
+      jest.spyOn(store, 'get').mockImplementation((_sid, done) => setImmediate(() => done(new Error('store away'))));
+      jest.spyOn(store, 'set').mockImplementation((_sid, _data, done) => setImmediate(() => done?.(new Error('store away'))));
+      await agent.post('/connect').type('form').send({ _csrf: token, perm_doc: 'read' }).expect(303);
+    });
+  });
+
   describe('GET /connection', () => {
     it('says not connected to a visitor without a session', async () => {
       await request(fx.handle.app).get('/connection').expect(200, { connected: false });
@@ -231,6 +277,17 @@ describe('desktop mode', () => {
     await authorize(link);
     await agent.post('/connect/complete').type('form').send({ _csrf: csrfOf(page.text), attempt }).expect(303);
     expect((await agent.get('/connection')).body.connected).toBe(true);
+  });
+
+  it('keeps the frob out of the attempts cookie', async () => {
+    const agent = request.agent(fx.handle.app);
+    const warning = await agent.get('/connect');
+    const started = await agent.post('/connect').type('form').send({ _csrf: csrfOf(warning.text), perm_doc: 'read' }).expect(303);
+    const cookie = ([] as string[]).concat(started.headers['set-cookie'] ?? []).find((c) => c.startsWith('ipernity-connect.attempts=')) as string;
+    const page = await agent.get(started.headers.location as string).expect(200);
+    const frob = /frob=(\d{9}-[0-9a-f]{8})/.exec(page.text)?.[1] as string;
+    expect(frob).toBeDefined();
+    expect(decodeURIComponent(cookie)).not.toContain(frob);
   });
 
   it('accepts a callback only with the pending frob', async () => {

@@ -28,9 +28,17 @@ describe('behind an https reverse proxy', () => {
       .type('form')
       .send({ _csrf: csrfOf(warning.text), perm_doc: 'read' })
       .expect(303);
-    const session = ([] as string[]).concat(start.headers['set-cookie'] ?? []).find((c) => c.startsWith('__Host-ipernity-connect.sid='));
-    expect(session).toMatch(/; Path=\/; Expires=[^;]+; HttpOnly; Secure; SameSite=Lax$/);
+    const attempts = ([] as string[]).concat(start.headers['set-cookie'] ?? []).find((c) => c.startsWith('__Host-ipernity-connect.attempts='));
+    expect(attempts).toMatch(/; Max-Age=86400; Path=\/; Expires=[^;]+; HttpOnly; Secure; SameSite=Lax$/);
     expect(start.headers['strict-transport-security']).toMatch(/max-age=31536000/);
+    const callback = await authorizeAtSimulator(simulator, start.headers.location as string);
+    const done = await request(handle.app)
+      .get(callback.pathname + callback.search)
+      .set('X-Forwarded-Proto', 'https')
+      .set('Cookie', (attempts as string).split(';')[0] as string)
+      .expect(303);
+    const session = ([] as string[]).concat(done.headers['set-cookie'] ?? []).find((c) => c.startsWith('__Host-ipernity-connect.sid='));
+    expect(session).toMatch(/; Path=\/; Expires=[^;]+; HttpOnly; Secure; SameSite=Lax$/);
   });
 
   it('builds the links from PUBLIC_URL, not from the Host header', async () => {
