@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import { parse as parseCookies } from 'cookie';
+import { parse as parseCookies, serialize } from 'cookie';
 import { ATTEMPT_TTL_MS } from '../config';
 import type { PendingAttempt } from './session-data';
 import type { TokenCipher } from './token-cipher';
@@ -13,7 +13,7 @@ const MAX_VALUE_LENGTH = 3500;
  * visitor who comes back late is told the attempt expired rather than that
  * there was none.
  */
-const COOKIE_MAX_AGE_MS = 24 * 60 * 60 * 1000;
+const COOKIE_MAX_AGE_SECONDS = 24 * 60 * 60;
 
 export interface AttemptCookieOptions {
   cipher: TokenCipher;
@@ -57,6 +57,8 @@ function isAttempt(value: unknown): value is PendingAttempt {
 export function createAttemptCookie(options: AttemptCookieOptions): AttemptCookie {
   const { cipher, cookieName, secure } = options;
   const attributes = { httpOnly: true, sameSite: 'lax', secure, path: '/' } as const;
+  // the attributes never change, and a sealed value is base64url and dots, which a cookie carries as is
+  const kept = serialize(cookieName, '', { ...attributes, maxAge: COOKIE_MAX_AGE_SECONDS }).slice(cookieName.length + 1);
 
   function read(req: Request): PendingAttempt[] {
     const header = req.headers.cookie;
@@ -73,14 +75,14 @@ export function createAttemptCookie(options: AttemptCookieOptions): AttemptCooki
   }
 
   function write(res: Response, attempts: readonly PendingAttempt[]): void {
-    let kept = liveAttempts(attempts).slice(-MAX_ATTEMPTS);
-    while (kept.length) {
-      const sealed = cipher.encrypt(JSON.stringify(kept), 'attempts');
-      if (sealed.length <= MAX_VALUE_LENGTH || kept.length === 1) {
-        res.cookie(cookieName, sealed, { ...attributes, maxAge: COOKIE_MAX_AGE_MS });
+    let list = liveAttempts(attempts).slice(-MAX_ATTEMPTS);
+    while (list.length) {
+      const sealed = cipher.encrypt(JSON.stringify(list), 'attempts');
+      if (sealed.length <= MAX_VALUE_LENGTH || list.length === 1) {
+        res.append('Set-Cookie', `${cookieName}=${sealed}${kept}`);
         return;
       }
-      kept = kept.slice(1);
+      list = list.slice(1);
     }
     res.clearCookie(cookieName, attributes);
   }

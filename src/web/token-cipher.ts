@@ -1,5 +1,6 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
 import type { TokenKey } from '../config';
+import { randomBuffer } from './random';
 
 const VERSION = 'v1';
 
@@ -39,7 +40,7 @@ export class TokenCipher {
 
   /** `v1.<key id>.<iv>.<tag>.<ciphertext>`, base64url parts. */
   encrypt(plaintext: string, purpose: SealPurpose = 'token'): string {
-    const iv = randomBytes(12);
+    const iv = randomBuffer(12); // a random 96-bit nonce: NIST SP 800-38D allows 2^32 messages per key this way
     const cipher = createCipheriv('aes-256-gcm', this.#current.key, iv);
     cipher.setAAD(AAD[purpose]);
     const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
