@@ -45,7 +45,7 @@ export interface ConnectRouterOptions {
   cipher: TokenCipher;
   /** Where the browser keeps the attempts it started. */
   attempts: AttemptCookie;
-  /** `readOnly` serves the pages that only show the session; without it they use `optional`. */
+  /** `readOnly` serves the routes that only read the session (the warning page, `POST /connect`); without it they use `optional`. */
   sessions: { required: RequestHandler; optional: RequestHandler; readOnly?: RequestHandler };
   csrf: Csrf;
   render: Renderer;

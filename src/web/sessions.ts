@@ -22,7 +22,7 @@ export interface SessionStack {
   /** Loads the session only when the browser sends a session cookie; otherwise `req.session` stays undefined. */
   optional: RequestHandler;
   /**
-   * For pages that only show the session: reads it straight from the store,
+   * For routes that only read the session: reads it straight from the store,
    * without express-session, so nothing is tracked, hashed, touched or saved.
    * Read it with `sessionData(req)`; `req.session` stays undefined. Hands over
    * to `optional` when the session's activity time is due for its refresh or
