@@ -5,7 +5,7 @@ import type { PendingAttempt } from './session-data';
 import type { TokenCipher } from './token-cipher';
 
 /** Attempts kept per browser (several tabs may each start one). */
-export const MAX_ATTEMPTS = 5;
+const MAX_ATTEMPTS = 5;
 /** Longest sealed value written: the oldest attempts give way first, so the cookie stays well under browsers' 4 KB. */
 const MAX_VALUE_LENGTH = 3500;
 /**

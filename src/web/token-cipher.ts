@@ -22,10 +22,10 @@ export class TokenUnreadableError extends Error {
 }
 
 /**
- * Encrypts ipernity tokens for the session store (and the pending attempts
- * for their cookie) with AES-256-GCM. The first
- * key encrypts; every key listed can decrypt, found by the key id written
- * beside the ciphertext, so keys can rotate without disconnecting anyone.
+ * Encrypts ipernity tokens for the session store, and pending attempts for
+ * their cookie, with AES-256-GCM. The first key encrypts; every key listed
+ * can decrypt, found by the key id written beside the ciphertext, so keys
+ * can rotate without disconnecting anyone.
  */
 export class TokenCipher {
   readonly #keys: ReadonlyMap<string, Buffer>;
