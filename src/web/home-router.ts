@@ -41,13 +41,14 @@ export function createHomeRouter(options: HomeRouterOptions): Router {
     const connection = await refreshConnection(req, options.tokenCheck, false, options.logger);
     const notice = req.session?.notice;
     if (notice) delete req.session.notice;
-    const pending = liveAttempts(options.attempts.read(req)).filter((attempt) => attempt.frob).pop();
+    // a desktop attempt waiting for "Complete authorization", shown only to a visitor not connected
+    const pending = connection ? undefined : liveAttempts(options.attempts.read(req)).filter((attempt) => attempt.frob).pop();
     const { lang, t } = languageOf(req);
     const have = (connection?.permissions ?? {}) as Record<string, string | undefined>;
     options.render(req, res, 200, 'home', {
       title: connection ? t('home.connected.title') : t('home.title'),
       notice,
-      pendingAttempt: connection ? undefined : pending?.nonce,
+      pendingAttempt: pending?.nonce,
       connection,
       grantedItems: connection ? grantedItems(connection.permissions) : [],
       connectedSince: connection ? formatDate(connection.connectedAt, localeFor(req, lang)) : '',
