@@ -11,12 +11,6 @@ const HOUR = 3600 * 1000;
 describe('session lifetimes', () => {
   const fx = useAppAgainstSimulator({ SESSION_IDLE_TIMEOUT_SECONDS: '3600', SESSION_MAX_AGE_SECONDS: '7200', TOKEN_CHECK_INTERVAL_SECONDS: '86400' });
 
-  function at(offsetMs: number): void {
-    const base = Date.now();
-    jest.restoreAllMocks();
-    jest.spyOn(Date, 'now').mockReturnValue(base + offsetMs);
-  }
-
   /** A clock set to `minutes` after `start` on each call. */
   const minutesAfter = (start: number) => (minutes: number) => {
     jest.restoreAllMocks();
@@ -26,7 +20,7 @@ describe('session lifetimes', () => {
   it('ends a session left idle longer than the idle timeout', async () => {
     const agent = request.agent(fx.handle.app);
     await walkFlow(agent, fx.simulator);
-    at(HOUR + 60_000);
+    minutesAfter(Date.now())(61);
     expect((await agent.get('/connection')).body).toEqual({ connected: false });
   });
 
