@@ -191,7 +191,7 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
         returnTo,
         countdown: options.countdownSeconds,
       }),
-      () => csrf.token(req, res),
+      csrf.token(req, res),
     );
   });
 

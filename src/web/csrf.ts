@@ -23,16 +23,31 @@ export interface CsrfOptions {
 }
 
 export interface Csrf {
-  /** The token for this browser's forms (sets the browser's CSRF cookie when it has none). */
-  token(req: Request, res: Response): string;
-  /** Middleware refusing a request whose form token does not match the browser's cookie. */
+  /**
+   * The token for this browser's forms (sets the browser's CSRF cookie when it
+   * has none), or `undefined` for a browser that sends `Sec-Fetch-Site`: its
+   * forms are checked by that header and need no token.
+   */
+  token(req: Request, res: Response): string | undefined;
+  /** Middleware refusing a form sent from another site, or without a token matching the browser's cookie. */
   verify: RequestHandler;
 }
 
 /**
- * CSRF protection by signed double submit: each browser gets a random value in
- * an HttpOnly cookie, and forms carry an HMAC of it. The cookie works before a
- * session exists, so reading the warning page creates no session.
+ * CSRF protection in two ways, chosen by what the browser can do.
+ *
+ * A browser that sends Fetch Metadata (every current one, on https and on
+ * localhost) says in `Sec-Fetch-Site` where a request comes from, and no page
+ * can forge that header. Its POSTs are accepted when they come from this
+ * origin (`same-origin`) or from the visitor's own hand (`none`: the address
+ * bar, a bookmark), refused when from another site (`cross-site`), and need a
+ * token when from a sibling host (`same-site`). Its pages carry no token and
+ * set no cookie.
+ *
+ * Any other client gets signed double submit: a random value in an HttpOnly
+ * cookie, and forms carrying an HMAC of it. The cookie works before a session
+ * exists, so reading the warning page creates no session. A POST whose
+ * `Origin` names another site is refused in either case.
  */
 export function createCsrf(options: CsrfOptions): Csrf {
   const secrets = options.secrets.map((secret) => Buffer.from(secret, 'utf8'));
@@ -45,7 +60,9 @@ export function createCsrf(options: CsrfOptions): Csrf {
     return value && /^[A-Za-z0-9_-]{43}$/.test(value) ? value : undefined;
   }
 
-  function token(req: Request, res: Response): string {
+  function token(req: Request, res: Response): string | undefined {
+    // the POST from this page will carry Sec-Fetch-Site too: the page's own origin is all it needs
+    if (req.headers['sec-fetch-site'] !== undefined) return undefined;
     let value = browserValue(req) ?? (res.locals.csrfValue as string | undefined);
     if (!value) {
       value = randomValue();
@@ -61,6 +78,16 @@ export function createCsrf(options: CsrfOptions): Csrf {
       next(new CsrfError('the form was sent from another site'));
       return;
     }
+    const site = req.headers['sec-fetch-site'];
+    if (site === 'same-origin' || site === 'none') {
+      next();
+      return;
+    }
+    if (site === 'cross-site') {
+      next(new CsrfError('the form was sent from another site'));
+      return;
+    }
+    // same-site (a sibling host) or no Fetch Metadata at all: the token decides
     const value = browserValue(req);
     const body = (req.body ?? {}) as Record<string, unknown>;
     const sent = body[CSRF_FIELD];

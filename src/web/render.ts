@@ -24,9 +24,10 @@ export interface Renderer {
   /**
    * For pages that differ between visitors only by their CSRF token: renders
    * once per view, language and `key` (which must name everything else the
-   * page shows), then splices each visitor's token into the cached HTML.
+   * page shows), then splices each visitor's token into the cached HTML. A
+   * page without a token (see `Csrf.token`) is sent as cached.
    */
-  cached(req: Request, res: Response, view: string, key: string, data: () => Record<string, unknown>, csrfToken: () => string): void;
+  cached(req: Request, res: Response, view: string, key: string, data: () => Record<string, unknown>, csrfToken: string | undefined): void;
 }
 
 /** Cached pages kept at most; the cache starts over when full (keys can carry visitor input). */
@@ -80,14 +81,15 @@ export function createRenderer(options: RendererOptions): Renderer {
 
   render.cached = function cached(req, res, view, key, data, csrfToken) {
     const { lang, t } = languageOf(req);
-    const pageKey = `${view}\n${lang}\n${key}`;
+    const withToken = csrfToken !== undefined;
+    const pageKey = `${view}\n${lang}\n${withToken ? 'token' : 'plain'}\n${key}`;
     let parts = pages.get(pageKey);
     if (!parts) {
-      parts = html(lang, t, view, { ...data(), csrfToken: tokenMark }).split(tokenMark);
+      parts = html(lang, t, view, { ...data(), csrfToken: withToken ? tokenMark : undefined }).split(tokenMark);
       if (pages.size >= MAX_CACHED_PAGES) pages.clear();
       pages.set(pageKey, parts);
     }
-    send(res, 200, lang, parts.length === 1 ? (parts[0] as string) : parts.join(csrfToken()));
+    send(res, 200, lang, withToken ? parts.join(csrfToken) : (parts[0] as string));
   };
 
   return render;

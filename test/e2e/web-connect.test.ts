@@ -36,6 +36,8 @@ browserSuite('in a real browser, a web-key site', () => {
         expect(words).toContain(en['perm.doc.read']);
         expect(words).toContain(en['perm.profile.read']);
         expect(await page.locator('#granted-permissions').count()).toBe(0);
+        // Chromium sends Fetch Metadata: the form needs no CSRF token
+        expect(await page.locator('input[name="_csrf"]').count()).toBe(0);
       });
 
       await visitor.step('authorization page on ipernity', async () => {
@@ -52,6 +54,9 @@ browserSuite('in a real browser, a web-key site', () => {
         expect(await page.locator('#granted-permissions').innerText()).toContain(en['perm.doc.read']);
         await page.locator('#disconnect').waitFor();
         await page.locator('#request-more').waitFor();
+        const cookies = (await page.context().cookies(site().appUrl)).map((cookie) => cookie.name);
+        expect(cookies).toContain('ipernity-connect.sid');
+        expect(cookies).not.toContain('ipernity-connect.csrf');
       });
     });
 

@@ -65,6 +65,42 @@ describe('the connect routes', () => {
       await agent.post('/connect').type('form').send({ _csrf: token, perm_doc: 'read' }).expect(303);
     });
 
+    describe('from a browser that sends Fetch Metadata', () => {
+      // what Chromium sends for a typed address, then for the page's own form
+      const navigation = { 'Sec-Fetch-Site': 'none', 'Sec-Fetch-Mode': 'navigate', 'Sec-Fetch-Dest': 'document', 'Sec-Fetch-User': '?1' };
+      const fromThePage = { ...navigation, 'Sec-Fetch-Site': 'same-origin' };
+
+      it('sets no CSRF cookie and puts no token in the form, and the form works', async () => {
+        const agent = request.agent(fx.handle.app);
+        const warning = await agent.get('/connect').set(navigation).expect(200);
+        expect(warning.headers['set-cookie']).toBeUndefined();
+        expect(warning.text).not.toContain('_csrf');
+        expect(warning.text).toContain('id="continue-form"');
+        await agent.post('/connect').set(fromThePage).type('form').send({ perm_doc: 'read' }).expect(303);
+      });
+
+      it('refuses a form from another site even with a valid token, and asks a sibling host for the token', async () => {
+        const agent = request.agent(fx.handle.app);
+        const token = csrfOf((await agent.get('/connect')).text);
+        const crossSite = await agent.post('/connect').set({ ...fromThePage, 'Sec-Fetch-Site': 'cross-site' }).type('form').send({ _csrf: token, perm_doc: 'read' }).expect(403);
+        expect(crossSite.text).toContain('CSRF_INVALID');
+        await agent.post('/connect').set({ ...fromThePage, 'Sec-Fetch-Site': 'same-site' }).type('form').send({ perm_doc: 'read' }).expect(403);
+        await agent.post('/connect').set({ ...fromThePage, 'Sec-Fetch-Site': 'same-site' }).type('form').send({ _csrf: token, perm_doc: 'read' }).expect(303);
+        // the Origin check still holds for a request claiming the same origin
+        await agent.post('/connect').set({ ...fromThePage, Origin: 'https://evil.example' }).type('form').send({ perm_doc: 'read' }).expect(403);
+      });
+
+      it("leaves the token out of the home page's forms too: disconnecting works without one", async () => {
+        const agent = request.agent(fx.handle.app);
+        await walkFlow(agent, fx.simulator);
+        const home = await agent.get('/').set(navigation).expect(200);
+        expect(home.text).toContain('action="/disconnect"');
+        expect(home.text).not.toContain('_csrf');
+        await agent.post('/disconnect').set(fromThePage).type('form').send({}).expect(200);
+        expect((await agent.get('/connection')).body).toEqual({ connected: false });
+      });
+    });
+
     it('answers 400 for a bad permission in the form and stores nothing', async () => {
       const agent = request.agent(fx.handle.app);
       const token = csrfOf((await agent.get('/connect')).text);
