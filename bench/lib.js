@@ -180,6 +180,8 @@ class FlowError extends Error {
 
 const form = (fields) => new URLSearchParams(fields).toString();
 const FORM = 'application/x-www-form-urlencoded';
+/** What Chromium sends with a page request typed in the address bar: a visitor's first view of the warning page. */
+const BROWSER_NAVIGATION = { 'sec-fetch-site': 'none', 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document', 'sec-fetch-user': '?1' };
 
 /**
  * One visitor's whole web flow: warning page, POST /connect, the simulator's
@@ -233,6 +235,7 @@ function percentiles(samples) {
 }
 
 module.exports = {
+  BROWSER_NAVIGATION,
   FORM,
   coreBusySeconds,
   cpuWatch,

@@ -15,7 +15,7 @@ const { report } = require('./profile-summary');
 const PROFILE_DIR = path.join(__dirname, 'profiles');
 
 const CASES = {
-  'warning-anon': { store: 'sqlite', request: () => ({ path: '/connect' }) },
+  'warning-anon': { store: 'sqlite', request: () => ({ path: '/connect', headers: lib.BROWSER_NAVIGATION }) },
   'warning-session-sqlite': { store: 'sqlite', request: ({ sessionCookie }) => ({ path: '/connect', headers: { cookie: sessionCookie } }) },
   'warning-session-redis': { store: 'redis', request: ({ sessionCookie }) => ({ path: '/connect', headers: { cookie: sessionCookie } }) },
   'post-sqlite': { store: 'sqlite', request: ({ csrfCookie, postBody }) => ({ path: '/connect', method: 'POST', headers: { cookie: csrfCookie, 'content-type': lib.FORM }, body: postBody }) },

@@ -25,7 +25,7 @@ const VARIANTS = {
 };
 
 const CASES = {
-  'warning-anon': { store: 'sqlite', request: () => ({ path: '/connect' }) },
+  'warning-anon': { store: 'sqlite', request: () => ({ path: '/connect', headers: lib.BROWSER_NAVIGATION }) },
   'warning-session-sqlite': { store: 'sqlite', request: ({ sessionCookie }) => ({ path: '/connect', headers: { cookie: sessionCookie } }) },
   'warning-session-redis': { store: 'redis', request: ({ sessionCookie }) => ({ path: '/connect', headers: { cookie: sessionCookie } }) },
   'post-redis': { store: 'redis', request: ({ csrfCookie, postBody }) => ({ path: '/connect', method: 'POST', headers: { cookie: csrfCookie, 'content-type': lib.FORM }, body: postBody }) },
