@@ -3,6 +3,9 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { parse as parseCookies } from 'cookie';
 import { randomValue } from './random';
 
+/** The values of `Sec-Fetch-Site` (Fetch Metadata): a request with one of them comes from a browser that sends it. */
+const FETCH_SITES = new Set(['same-origin', 'same-site', 'cross-site', 'none']);
+
 /** The form field that carries the CSRF token. */
 export const CSRF_FIELD = '_csrf';
 
@@ -62,7 +65,7 @@ export function createCsrf(options: CsrfOptions): Csrf {
 
   function token(req: Request, res: Response): string | undefined {
     // the POST from this page will carry Sec-Fetch-Site too: the page's own origin is all it needs
-    if (req.headers['sec-fetch-site'] !== undefined) return undefined;
+    if (FETCH_SITES.has(req.headers['sec-fetch-site'] as string)) return undefined;
     let value = browserValue(req) ?? (res.locals.csrfValue as string | undefined);
     if (!value) {
       value = randomValue();

@@ -79,6 +79,11 @@ describe('the connect routes', () => {
         await agent.post('/connect').set(fromThePage).type('form').send({ perm_doc: 'read' }).expect(303);
       });
 
+      it('gives a client whose Sec-Fetch-Site is not a known value the token, as to any other client', async () => {
+        const page = await request(fx.handle.app).get('/connect').set('Sec-Fetch-Site', 'same-origin, cross-site').expect(200);
+        expect(csrfOf(page.text)).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      });
+
       it('refuses a form from another site even with a valid token, and asks a sibling host for the token', async () => {
         const agent = request.agent(fx.handle.app);
         const token = csrfOf((await agent.get('/connect')).text);

@@ -131,6 +131,8 @@ function otherHeaders(port: number): fc.Arbitrary<Array<[string, string]>> {
     fc.tuple(fc.constant('Accept-Language'), fc.oneof(headerValue, fc.constantFrom('fr', 'de-DE,de;q=0.9', '*', 'xx-YY;q=2', 'en;q=abc', ',,,', 'fr'.repeat(3000)))),
     fc.tuple(fc.constant('X-Request-Id'), headerValue),
     fc.tuple(fc.constant('Origin'), fc.oneof(fc.constantFrom(origin, 'null', 'https://evil.example', ''), headerValue)),
+    // Fetch Metadata decides CSRF for browsers that send it: the valid values, and anything else
+    fc.tuple(fc.constant('Sec-Fetch-Site'), fc.oneof(fc.constantFrom('same-origin', 'same-site', 'cross-site', 'none', 'SAME-ORIGIN', ''), headerValue)),
     fc.tuple(fc.constant('Host'), fc.oneof(fc.constantFrom(`127.0.0.1:${port}`, `localhost:${port}`, 'evil.example', '[::1]', ''), headerValue)),
     fc.tuple(fc.constantFrom('X-Forwarded-For', 'X-Forwarded-Proto', 'X-Forwarded-Host', 'Forwarded'), headerValue),
     fc.tuple(fc.constant('Accept'), fc.constantFrom('application/json', 'text/html', '*/*', 'image/png', '')),
