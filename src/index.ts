@@ -4,9 +4,15 @@
  */
 export * from './ipernity';
 export { loadConfig, ConfigError, DEFAULTS, type Config } from './config';
-export { createApp, type AppHandle, type AppDeps } from './web/app';
+export { createApp, STATIC_DIR, type AppHandle, type AppDeps } from './web/app';
 export { createConnectRouter, type ConnectRouterOptions } from './web/connect-router';
 export { createAttemptCookie, type AttemptCookie, type AttemptCookieOptions } from './web/attempts';
+// the parts createConnectRouter takes, for a site that assembles its own app
+export { createCsrf, type Csrf, type CsrfOptions } from './web/csrf';
+export { createRenderer, type Renderer, type RendererOptions } from './web/render';
+export { createSessionStack, type SessionStack } from './web/sessions';
+export { createErrorHandler, notFound, type ErrorHandlerOptions } from './web/error-handler';
+export { createLogger, createRequestLogger } from './web/logging';
 export { createPermissionGuard } from './web/guard';
 export { createSimulator, createSimulatorApp, type SimulatorOptions } from './simulator/app';
 export { SqliteSessionStore } from './web/sqlite-store';
