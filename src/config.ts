@@ -41,6 +41,14 @@ export interface TokenKey {
   key: Buffer;
 }
 
+/**
+ * The name of one of the product's cookies (`sid`, `csrf`, `attempts`):
+ * `__Host-` prefixed on https, so no other host of the site can set it.
+ */
+export function cookieNameFor(config: Pick<Config, 'secure'>, name: 'sid' | 'csrf' | 'attempts'): string {
+  return `${config.secure ? '__Host-' : ''}ipernity-connect.${name}`;
+}
+
 /** The whole configuration, read once at start-up and handed down. */
 export interface Config {
   env: 'development' | 'production' | 'test';

@@ -4,7 +4,7 @@ import helmet from 'helmet';
 import { rateLimit } from 'express-rate-limit';
 import type { Store } from 'express-session';
 import type { Logger } from 'pino';
-import { SANDBOX_PATH, type Config } from '../config';
+import { cookieNameFor, SANDBOX_PATH, type Config } from '../config';
 import { IpernityClient } from '../ipernity';
 import { createSimulator, DEFAULT_USER, type Simulator } from '../simulator/app';
 import { createAttemptCookie } from './attempts';
@@ -72,13 +72,13 @@ export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
   const cipher = new TokenCipher(config.tokenKeys);
   const csrf = createCsrf({
     secrets: config.sessionSecrets,
-    cookieName: config.secure ? '__Host-ipernity-connect.csrf' : 'ipernity-connect.csrf',
+    cookieName: cookieNameFor(config, 'csrf'),
     secure: config.secure,
     origin: config.publicUrl.origin,
   });
   const attempts = createAttemptCookie({
     cipher,
-    cookieName: config.secure ? '__Host-ipernity-connect.attempts' : 'ipernity-connect.attempts',
+    cookieName: cookieNameFor(config, 'attempts'),
     secure: config.secure,
   });
   const render = createRenderer({ appName: config.ipernity.appName, sandbox: config.sandbox, basePath: '', staticPath: STATIC_PATH });

@@ -5,7 +5,7 @@ import { parse as parseCookies } from 'cookie';
 import { unsign } from 'cookie-signature';
 import type { RedisClientType } from 'redis';
 import type { Logger } from 'pino';
-import type { Config } from '../config';
+import { cookieNameFor, type Config } from '../config';
 import { SqliteSessionStore } from './sqlite-store';
 import { storeUnavailable } from './errors';
 import { randomValue } from './random';
@@ -132,7 +132,7 @@ export function createSessionStack(config: Config, logger: Logger, options: { st
     close = async () => undefined;
   }
 
-  const cookieName = config.secure ? '__Host-ipernity-connect.sid' : 'ipernity-connect.sid';
+  const cookieName = cookieNameFor(config, 'sid');
   const middleware = session({
     name: cookieName,
     secret: config.sessionSecrets, // newest first: signs with the first, accepts all
