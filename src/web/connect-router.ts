@@ -107,7 +107,10 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
     throw error;
   }
 
-  /** Exchanges the frob, then keeps the connection (under a new session id when the browser had a stored session). */
+  /**
+   * Exchanges the frob, then keeps the connection (under a new session id when the browser had a stored session).
+   * `attempts` are the browser's: all but this one stay in its cookie (the cookie keeps only live ones).
+   */
   async function connect(req: Request, res: Response, attempts: readonly PendingAttempt[], attempt: PendingAttempt, frob: ValidatedFrob): Promise<void> {
     let grant;
     const asked = performance.now();
@@ -265,7 +268,7 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
   router.post('/connect/complete', rateLimit, form, csrf.verify, sessions.required, async function complete(req, res) {
     const attempts = attemptCookie.read(req);
     const attempt = desktopAttempt(attempts, single((req.body as Record<string, unknown> | undefined)?.attempt));
-    await connect(req, res, liveAttempts(attempts), attempt, attempt.frob as ValidatedFrob);
+    await connect(req, res, attempts, attempt, attempt.frob as ValidatedFrob);
   } satisfies AsyncHandler);
 
   // Forgets the connection in this browser and says how to revoke it on ipernity.
