@@ -9,6 +9,11 @@ function sessionCookie(response: request.Response): string | undefined {
   return cookies.find((cookie) => cookie.startsWith(`${SESSION_COOKIE}=`))?.split(';')[0];
 }
 
+/** The session id inside a `name=s:<id>.<signature>` cookie. */
+function sessionIdOf(cookie: string | undefined): string | undefined {
+  return decodeURIComponent(cookie?.split('=')[1] ?? '').slice(2).split('.')[0];
+}
+
 /** Starts a flow (warning page + POST /connect) and answers the signed link. */
 async function startFlow(agent: TestAgent, body: Record<string, string> = { perm_doc: 'read' }): Promise<string> {
   const warning = await agent.get('/connect').expect(200);
@@ -80,7 +85,7 @@ describe('GET /connect/callback', () => {
       expect(set).not.toHaveBeenCalled();
       const callback = await authorizeAtSimulator(fx.simulator, start.headers.location as string);
       const done = await agent.get(callback.pathname + callback.search).expect(303);
-      const sid = decodeURIComponent(sessionCookie(done)?.split('=')[1] ?? '').slice(2).split('.')[0];
+      const sid = sessionIdOf(sessionCookie(done));
       expect(set.mock.calls.map(([id]) => id)).toEqual([sid]);
       expect(destroy).not.toHaveBeenCalled();
       expect((await agent.get('/connection')).body.connected).toBe(true);
@@ -100,7 +105,7 @@ describe('GET /connect/callback', () => {
       expect(before).toBeDefined();
       expect(after).toBeDefined();
       expect(after).not.toBe(before);
-      const sid = decodeURIComponent(after?.split('=')[1] ?? '').slice(2).split('.')[0];
+      const sid = sessionIdOf(after);
       expect(set.mock.calls.map(([id]) => id)).toEqual([sid]);
       expect(destroy).toHaveBeenCalledTimes(1);
       expect((await agent.get('/connection')).body).toMatchObject({ connected: true, permissions: { blog: 'read' } });
