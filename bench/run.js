@@ -319,8 +319,8 @@ async function upstreamAlone(rig) {
  * id, and its log line says how long its auth.getToken took (upstreamMs):
  * the latency minus that is our overhead above the upstream latency, call by
  * call, whatever the simulator added to its 20 ms. Beside it: the server's
- * own view (the request log's responseTime) and auth.getToken's mean from
- * the Prometheus histogram.
+ * own view (the request log's responseTime). `server` is one of ours, or a
+ * floor server that writes the same log line.
  */
 async function replayCallbacks(rig, server, name, pairs, upstream, paceMs) {
   const warmup = Math.min(100, Math.floor(pairs.length / 10));
@@ -328,7 +328,6 @@ async function replayCallbacks(rig, server, name, pairs, upstream, paceMs) {
   const clientMs = new Map();
   const latencies = [];
   const statuses = {};
-  const metricsBefore = await lib.scrapeMetrics(server.app, rig.appOrigin);
   const logOffset = fs.statSync(server.logFile).size;
   const watch = lib.cpuWatch({ server: server.child.pid, simulator: rig.simulator.pid, redis: rig.redis.pid });
   const started = performance.now();
@@ -341,7 +340,7 @@ async function replayCallbacks(rig, server, name, pairs, upstream, paceMs) {
         next += 1;
         const sent = performance.now();
         const id = `bench-callback-${runTag}-${i}`;
-        const answer = await lib.exchange(server.app, rig.appOrigin, pairs[i].path, { headers: { cookie: pairs[i].cookie, 'x-request-id': id } });
+        const answer = await lib.exchange(server.app, server.origin, pairs[i].path, { headers: { cookie: pairs[i].cookie, 'x-request-id': id } });
         const ok = answer.status === 303 && answer.headers.location === '/after';
         statuses[ok ? 'ok' : answer.status] = (statuses[ok ? 'ok' : answer.status] ?? 0) + 1;
         if (i >= warmup) {
@@ -355,10 +354,6 @@ async function replayCallbacks(rig, server, name, pairs, upstream, paceMs) {
   const wall = (performance.now() - started) / 1000;
   const cpu = watch();
   const p = lib.percentiles(latencies);
-  const metricsAfter = await lib.scrapeMetrics(server.app, rig.appOrigin);
-  const key = (suffix) => `ipernity_api_call_duration_seconds_${suffix}{method="auth.getToken",outcome="ok"}`;
-  const calls = (metricsAfter.get(key('count')) ?? 0) - (metricsBefore.get(key('count')) ?? 0);
-  const upstreamMean = (((metricsAfter.get(key('sum')) ?? 0) - (metricsBefore.get(key('sum')) ?? 0)) / calls) * 1000;
   await sleep(300); // pino writes asynchronously
   const callbacks = callbackLines(server.logFile, logOffset);
   const s = lib.percentiles(callbacks.map((line) => line.responseTime));
@@ -373,7 +368,10 @@ async function replayCallbacks(rig, server, name, pairs, upstream, paceMs) {
   }
   const oursClient = lib.percentiles(ours.client);
   const oursServer = lib.percentiles(ours.server);
-  const upstreamSeen = lib.percentiles([...lines.values()].map((line) => line.upstreamMs));
+  const upstreamTimes = [...lines.values()].map((line) => line.upstreamMs);
+  const upstreamSeen = lib.percentiles(upstreamTimes);
+  const calls = upstreamTimes.length;
+  const upstreamMean = upstreamTimes.reduce((sum, ms) => sum + ms, 0) / calls;
   const rate = pairs.length / wall;
   const row = {
     name,
@@ -407,18 +405,55 @@ async function replayCallbacks(rig, server, name, pairs, upstream, paceMs) {
   return row;
 }
 
-/** The callback with ipernity's auth.getToken answering after 20 ms: 50 clients in a closed loop, then 50 clients paced below saturation. */
+/**
+ * The callback with ipernity's auth.getToken answering after 20 ms: 50 clients in a closed loop, then 50 clients
+ * paced below saturation. With Redis, the same two loads on the callback floor server follow, for scale.
+ */
 async function callbackCases(rig, server, store) {
   const pacedCount = Math.round(SETTINGS.pacedRate * SETTINGS.pacedSeconds);
-  const pairs = await prepareCallbacks(rig, server, SETTINGS.callbacks + pacedCount);
+  const withFloor = store === 'redis';
+  const pairs = await prepareCallbacks(rig, server, (SETTINGS.callbacks + pacedCount) * (withFloor ? 2 : 1));
+  const closedPairs = () => pairs.splice(0, SETTINGS.callbacks);
+  const pacedPairs = () => pairs.splice(0, pacedCount);
+  const paceMs = (SETTINGS.concurrency / SETTINGS.pacedRate) * 1000;
+  const loads = (who) => [`${who}, upstream +${UPSTREAM_DELAY_MS} ms, ${SETTINGS.concurrency} clients closed loop`, `${who}, upstream +${UPSTREAM_DELAY_MS} ms, ${SETTINGS.concurrency} clients paced at ${SETTINGS.pacedRate}/s`];
   await setFault(rig, { delayMs: UPSTREAM_DELAY_MS, methods: ['auth.getToken'] });
   try {
     const upstream = await upstreamAlone(rig);
-    const closed = await replayCallbacks(rig, server, `callback, ${store}, upstream +${UPSTREAM_DELAY_MS} ms, ${SETTINGS.concurrency} clients closed loop`, pairs.slice(0, SETTINGS.callbacks), upstream);
-    const paced = await replayCallbacks(rig, server, `callback, ${store}, upstream +${UPSTREAM_DELAY_MS} ms, ${SETTINGS.concurrency} clients paced at ${SETTINGS.pacedRate}/s`, pairs.slice(SETTINGS.callbacks), upstream, (SETTINGS.concurrency / SETTINGS.pacedRate) * 1000);
-    return [closed, paced];
+    const [closedName, pacedName] = loads(`callback, ${store}`);
+    const rows = [
+      { ...(await replayCallbacks(rig, server, closedName, closedPairs(), upstream)), target: { overhead: [2, 15] } },
+      { ...(await replayCallbacks(rig, server, pacedName, pacedPairs(), upstream, paceMs)), target: { overhead: [2, 15] } },
+    ];
+    if (withFloor) rows.push(...(await callbackFloor(rig, loads, closedPairs(), pacedPairs(), upstream, paceMs)));
+    return rows;
   } finally {
     await setFault(rig, undefined);
+  }
+}
+
+/**
+ * The callback floor (callback-floor-server.js) under the callback rows' two loads, with frobs prepared by our
+ * server: what the plainest Express server doing the callback's unavoidable work shows, on the same core.
+ */
+async function callbackFloor(rig, loads, closedPairs, pacedPairs, upstream, paceMs) {
+  const port = await lib.freePort();
+  const logFile = path.join(rig.dir, 'callback-floor-server.log');
+  const child = lib.spawnPinned(SERVER_CORE, process.execPath, [path.join(__dirname, 'callback-floor-server.js')], {
+    env: { ...process.env, PORT: String(port), NODE_ENV: 'production', REDIS_URL: `redis://127.0.0.1:${rig.redisPort}`, IPERNITY_API_URL: `${rig.simOrigin}/api`, IPERNITY_API_KEY: API_KEY, IPERNITY_API_SECRET: API_SECRET },
+    logFile,
+  });
+  rig.children.push(child);
+  const origin = `http://127.0.0.1:${port}`;
+  const floorServer = { child, origin, logFile, app: new Pool(origin, { connections: SETTINGS.concurrency }) };
+  try {
+    await lib.waitForPort(port);
+    const [closedName, pacedName] = loads('for scale: bare Express 5 + one auth.getToken + express-session saving to Redis');
+    return [await replayCallbacks(rig, floorServer, closedName, closedPairs, upstream), await replayCallbacks(rig, floorServer, pacedName, pacedPairs, upstream, paceMs)];
+  } finally {
+    await floorServer.app.close();
+    await lib.stopChild(child);
+    rig.children = rig.children.filter((c) => c !== child);
   }
 }
 
@@ -644,7 +679,7 @@ async function benchStore(rig, store, rows, facts) {
     ...(await compare(rig, server, `POST /connect, ${store}`, { path: '/connect', method: 'POST', headers: { cookie: csrfCookie, 'content-type': lib.FORM }, body: postBody }, 303)),
     target: { ratio: 0.35 },
   });
-  for (const row of await callbackCases(rig, server, store)) rows.push({ ...row, target: { overhead: [2, 15] } });
+  rows.push(...(await callbackCases(rig, server, store)));
   const flows = await flowsCase(rig, server, `complete flows, ${store}`);
   rows.push({ ...flows, target: store === 'redis' ? { flows: 300 } : undefined });
 
