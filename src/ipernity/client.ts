@@ -59,6 +59,13 @@ class StaleSocketError extends Error {
   }
 }
 
+/** The call's time ran out; the request was destroyed. */
+class DeadlineError extends Error {
+  constructor() {
+    super('deadline passed');
+  }
+}
+
 function isObject(value: unknown): value is Json {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
@@ -84,7 +91,10 @@ export class IpernityClient {
     // One pool for the API host. Node lets an idle socket go a second before the server's
     // `Keep-Alive: timeout=N` hint only when the agent has a timeout of its own: without one the
     // hint is ignored and a reused socket can meet the server closing it.
-    const pool = { keepAlive: true, maxSockets: options.connections ?? DEFAULT_CONNECTIONS, maxFreeSockets: 32, scheduling: 'lifo', timeout: IDLE_SOCKET_MS } as const;
+    // Every socket may stay idle (until that timeout): a pool that closes the sockets above a
+    // smaller idle limit opens them again at the next burst, a TCP connection per callback.
+    const connections = options.connections ?? DEFAULT_CONNECTIONS;
+    const pool = { keepAlive: true, maxSockets: connections, maxFreeSockets: connections, scheduling: 'lifo', timeout: IDLE_SOCKET_MS } as const;
     this.#agent = new URL(this.#base).protocol === 'https:' ? new https.Agent(pool) : new http.Agent(pool);
   }
 
@@ -118,13 +128,13 @@ export class IpernityClient {
     const report = (outcome: CallOutcome): void => {
       this.#options.onCall?.(method, performance.now() - started, outcome);
     };
-    const signal = AbortSignal.timeout(this.#options.timeoutMs);
+    const deadline = started + this.#options.timeoutMs;
     let status: number;
     let text: string;
     try {
-      ({ status, text } = await this.#post(`${this.#base}/${encodeURIComponent(method)}/json`, new URLSearchParams(signed).toString(), signal));
+      ({ status, text } = await this.#post(`${this.#base}/${encodeURIComponent(method)}/json`, new URLSearchParams(signed).toString(), deadline));
     } catch (error) {
-      if (signal.aborted) {
+      if (error instanceof DeadlineError) {
         report('timeout');
         throw new UpstreamTimeoutError(method, this.#options.timeoutMs, { cause: error });
       }
@@ -175,24 +185,30 @@ export class IpernityClient {
    * sent again, once, on a new connection outside the pool (the pool's other
    * idle sockets may have been closed at the same moment).
    */
-  async #post(url: string, body: string, signal: AbortSignal): Promise<{ status: number; text: string }> {
+  async #post(url: string, body: string, deadline: number): Promise<{ status: number; text: string }> {
     try {
-      return await this.#postOnce(url, body, signal, this.#agent);
+      return await this.#postOnce(url, body, deadline, this.#agent);
     } catch (error) {
       if (!(error instanceof StaleSocketError)) throw error;
-      return this.#postOnce(url, body, signal, false);
+      return this.#postOnce(url, body, deadline, false);
     }
   }
 
-  #postOnce(url: string, body: string, signal: AbortSignal, agent: http.Agent | false): Promise<{ status: number; text: string }> {
+  /**
+   * One POST, bounded by `deadline` (a `performance.now()` time) with a
+   * timer of its own, cleared when the answer is in: `AbortSignal.timeout`
+   * cost every call its abort listeners, and a timer that ran its full
+   * length after the call was over.
+   */
+  #postOnce(url: string, body: string, deadline: number, agent: http.Agent | false): Promise<{ status: number; text: string }> {
     return new Promise((resolve, reject) => {
       const transport = url.startsWith('https:') ? https : http;
+      let timedOut = false;
       const outgoing = transport.request(
         url,
         {
           method: 'POST',
           agent,
-          signal,
           headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', 'content-length': Buffer.byteLength(body) },
         },
         (response) => {
@@ -206,12 +222,24 @@ export class IpernityClient {
             }
             chunks.push(chunk);
           });
-          response.on('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-          response.on('error', reject);
+          response.on('end', () => {
+            clearTimeout(timer);
+            resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
+          });
+          response.on('error', (error) => {
+            clearTimeout(timer);
+            reject(error);
+          });
         },
       );
+      const timer = setTimeout(() => {
+        timedOut = true;
+        reject(new DeadlineError());
+        outgoing.destroy();
+      }, Math.max(0, deadline - performance.now()));
       outgoing.on('error', (error: NodeJS.ErrnoException) => {
-        const stale = outgoing.reusedSocket && !signal.aborted && (error.code === 'ECONNRESET' || error.code === 'EPIPE');
+        clearTimeout(timer);
+        const stale = outgoing.reusedSocket && !timedOut && (error.code === 'ECONNRESET' || error.code === 'EPIPE');
         reject(stale ? new StaleSocketError(error) : error);
       });
       outgoing.end(body);

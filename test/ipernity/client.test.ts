@@ -186,6 +186,36 @@ describe('IpernityClient keep-alive pool', () => {
     await client.close();
   });
 
+  it('keeps every socket of a burst for the next one instead of opening new connections', async () => {
+    let connections = 0;
+    server = http.createServer((_req, res) => {
+      setTimeout(() => res.setHeader('content-type', 'application/json').end(answer), 20);
+    });
+    server.on('connection', () => (connections += 1));
+    server.keepAliveTimeout = 60_000;
+    const url = await listen(server);
+    const client = new IpernityClient({ apiUrl: `${url}/api`, apiKey: 'k', apiSecret: 's', timeoutMs: 2000 });
+    const burst = (): Promise<unknown> => Promise.all(Array.from({ length: 60 }, () => client.getFrob()));
+    await burst();
+    expect(connections).toBe(60);
+    await burst();
+    expect(connections).toBe(60);
+    await client.close();
+  });
+
+  it('times out a call whose answer stops halfway', async () => {
+    server = http.createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.write('{"api":{"status":"ok"},');
+    });
+    const url = await listen(server);
+    const client = new IpernityClient({ apiUrl: `${url}/api`, apiKey: 'k', apiSecret: 's', timeoutMs: 200 });
+    const started = Date.now();
+    expect(await codeOf(client.getFrob())).toBe(ErrorCodes.UPSTREAM_TIMEOUT);
+    expect(Date.now() - started).toBeLessThan(2000);
+    await client.close();
+  });
+
   it("lets an idle socket go before the server's announced keep-alive timeout", async () => {
     let closedBy: 'client' | 'server' | undefined;
     server = http.createServer((_req, res) => res.setHeader('content-type', 'application/json').end(answer));
