@@ -110,13 +110,14 @@ export function parsePermissionList(list: string): RequestedPermissions {
  * anything that is not an object gives no permissions.
  */
 export function parseGrantedPermissions(value: unknown): GrantedPermissions {
-  const granted: Record<string, Level> = Object.create(null);
+  // a plain object: the one key that could reach its prototype is skipped
+  const granted: Record<string, Level> = {};
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return granted;
   for (const [item, level] of Object.entries(value as Record<string, unknown>)) {
     if (item === '__proto__' || item === 'constructor' || item === 'prototype') continue;
     granted[item] = isLevel(level) ? level : 'none';
   }
-  return { ...granted };
+  return granted;
 }
 
 /** True when `granted` gives at least every level in `required`. */
