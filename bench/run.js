@@ -640,8 +640,8 @@ async function floor(rig, name, script, prepare = async () => ({ path: '/' })) {
   }
 }
 
-/** Bare Express 5 doing only what the warning page must do for a browser's first view. */
-const pageFloor = (rig) => floor(rig, 'bare Express 5 + helmet + a pino line + a 1.6 KB page', 'page-floor-server.js');
+/** Bare Express 5 doing only what the warning page must do for a browser's first view, asked as the page is. */
+const pageFloor = (rig) => floor(rig, 'bare Express 5 + helmet + a pino line + a 1.6 KB page', 'page-floor-server.js', async () => ({ path: '/', headers: lib.BROWSER_NAVIGATION }));
 
 /** Bare Express 5 with express-session reading a Redis session, and nothing else. */
 const sessionFloor = (rig) =>
