@@ -17,7 +17,7 @@ import {
 import type { AuthMode } from '../config';
 import { liveAttempts, type AttemptCookie } from './attempts';
 import type { Csrf } from './csrf';
-import { WebError, WebErrorCodes } from './errors';
+import { methodNotAllowed, WebError, WebErrorCodes } from './errors';
 import type { Metrics } from './metrics';
 import type { Renderer } from './render';
 import { safeReturnTo } from './return-to';
@@ -72,13 +72,6 @@ function answersJson(_req: Request, res: Response, next: NextFunction): void {
 
 /** Express 5 hands rejected promises to the error handler; this names the function for stack traces. */
 type AsyncHandler = (req: Request, res: Response, next: NextFunction) => Promise<void>;
-
-/** Answers 405 with an `Allow` header for a path that exists under other methods. */
-export function methodNotAllowed(allow: string[]): RequestHandler {
-  return function methodNotAllowedHandler(_req, _res, next) {
-    next(new WebError(WebErrorCodes.METHOD_NOT_ALLOWED, 405, 'method not allowed', { allow }));
-  };
-}
 
 /**
  * The connect flow as an Express router: the warning page, the signed

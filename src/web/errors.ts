@@ -1,3 +1,5 @@
+import type { RequestHandler } from 'express';
+
 /** Stable codes of the errors the web layer answers with (beyond the protocol's own). */
 export const WebErrorCodes = {
   NOT_FOUND: 'NOT_FOUND',
@@ -31,4 +33,11 @@ export class WebError extends Error {
 /** The session store could not be read or written (Redis down, disk full). */
 export function storeUnavailable(cause: unknown): WebError {
   return new WebError(WebErrorCodes.SESSION_STORE_UNAVAILABLE, 503, 'the session store is unavailable', {}, { cause });
+}
+
+/** Answers 405 with an `Allow` header for a path that exists under other methods. */
+export function methodNotAllowed(allow: string[]): RequestHandler {
+  return function methodNotAllowedHandler(_req, _res, next) {
+    next(new WebError(WebErrorCodes.METHOD_NOT_ALLOWED, 405, 'method not allowed', { allow }));
+  };
 }

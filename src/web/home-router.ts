@@ -4,9 +4,9 @@ import { grantedItems, LEVELS, MAX_LEVEL, PERMISSION_ITEMS, rank } from '../iper
 import type { Csrf } from './csrf';
 import type { Renderer } from './render';
 import { refreshConnection, type TokenCheckOptions } from './connection';
-import { methodNotAllowed } from './connect-router';
 import { liveAttempts, type AttemptCookie } from './attempts';
 import { languageOf } from './i18n';
+import { methodNotAllowed } from './errors';
 
 export interface HomeRouterOptions {
   session: RequestHandler;
