@@ -33,6 +33,8 @@ export interface AttemptCookie {
   read(req: Request): PendingAttempt[];
   /** Keeps these attempts (the live ones, newest last) in the browser; an empty list removes the cookie. */
   write(res: Response, attempts: readonly PendingAttempt[]): void;
+  /** Removes the cookie when the browser sent one, readable or not, without opening it. */
+  clear(req: Request, res: Response): void;
 }
 
 /** The attempts still honoured (younger than `ATTEMPT_TTL_MS`). */
@@ -60,10 +62,14 @@ export function createAttemptCookie(options: AttemptCookieOptions): AttemptCooki
   // the attributes never change, and a sealed value is base64url and dots, which a cookie carries as is
   const kept = serialize(cookieName, '', { ...attributes, maxAge: COOKIE_MAX_AGE_SECONDS }).slice(cookieName.length + 1);
 
-  function read(req: Request): PendingAttempt[] {
+  /** The sealed value the browser sent, if any. */
+  function sealedIn(req: Request): string | undefined {
     const header = req.headers.cookie;
-    if (!header || !header.includes(cookieName)) return [];
-    const sealed = parseCookies(header)[cookieName];
+    return header && header.includes(cookieName) ? parseCookies(header)[cookieName] : undefined;
+  }
+
+  function read(req: Request): PendingAttempt[] {
+    const sealed = sealedIn(req);
     if (!sealed) return [];
     try {
       const attempts: unknown = JSON.parse(cipher.decrypt(sealed, 'attempts'));
@@ -87,5 +93,9 @@ export function createAttemptCookie(options: AttemptCookieOptions): AttemptCooki
     res.clearCookie(cookieName, attributes);
   }
 
-  return { read, write };
+  function clear(req: Request, res: Response): void {
+    if (sealedIn(req)) res.clearCookie(cookieName, attributes);
+  }
+
+  return { read, write, clear };
 }

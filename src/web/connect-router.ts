@@ -271,7 +271,7 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
       delete req.session.connection;
       await saveSession(req);
     }
-    if (attemptCookie.read(req).length) attemptCookie.write(res, []);
+    attemptCookie.clear(req, res);
     if (connection) flowEvent(req, logger, 'disconnected', { userId: connection.user.userId }, 'ipernity account disconnected');
     const { t } = languageOf(req);
     const app = options.ipernity.appName;

@@ -236,6 +236,23 @@ describe('the connect routes', () => {
       expect(fx.handle.logs.events().map((e) => e.event)).toContain('disconnected');
     });
 
+    it("also drops the browser's pending attempts, and an attempts cookie it cannot open", async () => {
+      const clearedIn = (answer: request.Response) =>
+        ([] as string[]).concat(answer.headers['set-cookie'] ?? []).find((c) => c.startsWith('ipernity-connect.attempts='));
+      const agent = request.agent(fx.handle.app);
+      await walkFlow(agent, fx.simulator);
+      const home = await agent.get('/');
+      // a flow started in another tab and never finished
+      await agent.post('/connect').type('form').send({ _csrf: csrfOf(home.text), perm_doc: 'write' }).expect(303);
+      const page = await agent.post('/disconnect').type('form').send({ _csrf: csrfOf(home.text) }).expect(200);
+      expect(clearedIn(page)).toMatch(/^ipernity-connect\.attempts=; Path=\/; Expires=Thu, 01 Jan 1970/);
+      const sameOrigin = { 'Sec-Fetch-Site': 'same-origin' };
+      const unreadable = await request(fx.handle.app).post('/disconnect').set(sameOrigin).set('Cookie', 'ipernity-connect.attempts=not-sealed').type('form').send({}).expect(200);
+      expect(clearedIn(unreadable)).toMatch(/^ipernity-connect\.attempts=; Path=\/; Expires=Thu, 01 Jan 1970/);
+      const none = await request(fx.handle.app).post('/disconnect').set(sameOrigin).type('form').send({}).expect(200);
+      expect(clearedIn(none)).toBeUndefined();
+    });
+
     it('refuses a disconnection without the CSRF token', async () => {
       const agent = request.agent(fx.handle.app);
       await walkFlow(agent, fx.simulator);
