@@ -61,6 +61,7 @@ class StaleSocketError extends Error {
 
 /** The call's time ran out; the request was destroyed. */
 class DeadlineError extends Error {
+  override readonly name = 'DeadlineError';
   constructor() {
     super('deadline passed');
   }
