@@ -437,21 +437,31 @@ async function callbackCases(rig, server, store) {
  * server: what the plainest Express server doing the callback's unavoidable work shows, on the same core.
  */
 async function callbackFloor(rig, loads, closedPairs, pacedPairs, upstream, paceMs) {
+  return withFloorServer(rig, 'callback-floor-server.js', async (floorServer) => {
+    const [closedName, pacedName] = loads('for scale: bare Express 5 + one auth.getToken + express-session saving to Redis');
+    return [await replayCallbacks(rig, floorServer, closedName, closedPairs, upstream), await replayCallbacks(rig, floorServer, pacedName, pacedPairs, upstream, paceMs)];
+  });
+}
+
+/**
+ * Starts a floor server from this folder on the server core (with the rig's Redis and simulator in its
+ * environment), hands it to `use` once it listens, and stops it afterwards.
+ */
+async function withFloorServer(rig, script, use) {
   const port = await lib.freePort();
-  const logFile = path.join(rig.dir, 'callback-floor-server.log');
-  const child = lib.spawnPinned(SERVER_CORE, process.execPath, [path.join(__dirname, 'callback-floor-server.js')], {
+  const logFile = path.join(rig.dir, `${path.basename(script, '.js')}.log`);
+  const child = lib.spawnPinned(SERVER_CORE, process.execPath, [path.join(__dirname, script)], {
     env: { ...process.env, PORT: String(port), NODE_ENV: 'production', REDIS_URL: `redis://127.0.0.1:${rig.redisPort}`, IPERNITY_API_URL: `${rig.simOrigin}/api`, IPERNITY_API_KEY: API_KEY, IPERNITY_API_SECRET: API_SECRET },
     logFile,
   });
   rig.children.push(child);
   const origin = `http://127.0.0.1:${port}`;
-  const floorServer = { child, origin, logFile, app: new Pool(origin, { connections: SETTINGS.concurrency }) };
+  const app = new Pool(origin, { connections: SETTINGS.concurrency });
   try {
     await lib.waitForPort(port);
-    const [closedName, pacedName] = loads('for scale: bare Express 5 + one auth.getToken + express-session saving to Redis');
-    return [await replayCallbacks(rig, floorServer, closedName, closedPairs, upstream), await replayCallbacks(rig, floorServer, pacedName, pacedPairs, upstream, paceMs)];
+    return await use({ child, origin, logFile, app });
   } finally {
-    await floorServer.app.close();
+    await app.close();
     await lib.stopChild(child);
     rig.children = rig.children.filter((c) => c !== child);
   }
@@ -624,20 +634,7 @@ function logTrouble(logFile) {
  * request to drive once the server is up.
  */
 async function floor(rig, name, script, prepare = async () => ({ path: '/' })) {
-  const port = await lib.freePort();
-  const child = lib.spawnPinned(SERVER_CORE, process.execPath, [path.join(__dirname, script)], {
-    env: { ...process.env, PORT: String(port), NODE_ENV: 'production', REDIS_URL: `redis://127.0.0.1:${rig.redisPort}` },
-    logFile: path.join(rig.dir, `${path.basename(script, '.js')}.log`),
-  });
-  rig.children.push(child);
-  try {
-    await lib.waitForPort(port);
-    const origin = `http://127.0.0.1:${port}`;
-    return await compare(rig, { child, origin }, `for scale: ${name}`, await prepare(origin), 200);
-  } finally {
-    await lib.stopChild(child);
-    rig.children = rig.children.filter((c) => c !== child);
-  }
+  return withFloorServer(rig, script, async (server) => compare(rig, server, `for scale: ${name}`, await prepare(server.origin), 200));
 }
 
 /** Bare Express 5 doing only what the warning page must do for a browser's first view, asked as the page is. */
