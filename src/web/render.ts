@@ -33,6 +33,12 @@ export interface Renderer {
 /** Cached pages kept at most; the cache starts over when full (keys can carry visitor input). */
 const MAX_CACHED_PAGES = 500;
 
+/** A rendered page cut where the visitor's CSRF token goes, and its length in bytes without a token. */
+interface CachedPage {
+  parts: string[];
+  bytes: number;
+}
+
 /** What a permission lets the application do, in the visitor's words: every level up to the one given. */
 export function describer(t: Translate): (item: PermissionItem, level: GrantLevel) => string {
   return (item, level) =>
@@ -48,7 +54,7 @@ export function describer(t: Translate): (item: PermissionItem, level: GrantLeve
 export function createRenderer(options: RendererOptions): Renderer {
   const eta = new Eta({ views: options.viewsDir ?? VIEWS_DIR, cache: true, autoTrim: false });
   const describers = new Map(LANGS.map((lang) => [lang, describer(translator(lang))]));
-  const pages = new Map<string, string[]>();
+  const pages = new Map<string, CachedPage>();
   const tokenMark = `csrf-${randomBytes(16).toString('hex')}`;
 
   function html(lang: Lang, t: Translate, view: string, data: Record<string, unknown>): string {
@@ -65,12 +71,12 @@ export function createRenderer(options: RendererOptions): Renderer {
   }
 
   // written straight to Node's response: the headers are known, and a string body goes out with them in one write
-  function send(res: Response, status: number, lang: Lang, body: string): void {
+  function send(res: Response, status: number, lang: Lang, body: string, bytes: number = Buffer.byteLength(body)): void {
     res.statusCode = status;
     res.setHeader('Cache-Control', 'no-store');
     res.setHeader('Content-Language', lang);
     res.setHeader('Content-Type', 'text/html; charset=utf-8');
-    res.setHeader('Content-Length', Buffer.byteLength(body));
+    res.setHeader('Content-Length', bytes);
     res.end(body);
   }
 
@@ -83,13 +89,16 @@ export function createRenderer(options: RendererOptions): Renderer {
     const { lang, t } = languageOf(req);
     const withToken = csrfToken !== undefined;
     const pageKey = `${view}\n${lang}\n${withToken ? 'token' : 'plain'}\n${key}`;
-    let parts = pages.get(pageKey);
-    if (!parts) {
-      parts = html(lang, t, view, { ...data(), csrfToken: withToken ? tokenMark : undefined }).split(tokenMark);
+    let page = pages.get(pageKey);
+    if (!page) {
+      const parts = html(lang, t, view, { ...data(), csrfToken: withToken ? tokenMark : undefined }).split(tokenMark);
+      page = { parts, bytes: Buffer.byteLength(parts.join('')) };
       if (pages.size >= MAX_CACHED_PAGES) pages.clear();
-      pages.set(pageKey, parts);
+      pages.set(pageKey, page);
     }
-    send(res, 200, lang, withToken ? parts.join(csrfToken) : (parts[0] as string));
+    // the length is known without counting the page's bytes again (UTF-8: accented text takes two)
+    if (withToken) send(res, 200, lang, page.parts.join(csrfToken), page.bytes + (page.parts.length - 1) * Buffer.byteLength(csrfToken));
+    else send(res, 200, lang, page.parts[0] as string, page.bytes);
   };
 
   return render;

@@ -83,6 +83,13 @@ describe('hardening', () => {
     expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
     expect(page.headers['content-language']).toBe('fr');
     expect(Number(page.headers['content-length'])).toBe(Buffer.byteLength(page.text));
+    // the cached page (accented text), with a visitor's token spliced in and without one, a first and a second time
+    for (const fetchSite of [undefined, undefined, 'none', 'none']) {
+      const again = request(handle.app).get('/connect').set('Accept-Language', 'fr');
+      const answer = await (fetchSite ? again.set('Sec-Fetch-Site', fetchSite) : again).expect(200);
+      expect(answer.text).toContain('é');
+      expect(Number(answer.headers['content-length'])).toBe(Buffer.byteLength(answer.text));
+    }
     const head = await request(handle.app).head('/connect').expect(200);
     expect(Number(head.headers['content-length'])).toBeGreaterThan(0);
     expect(head.text ?? '').toBe('');
