@@ -59,6 +59,17 @@ export interface ConnectRouterOptions {
   rateLimit?: RequestHandler;
 }
 
+/** Warning page addresses whose reading is kept; the memo starts over when full (addresses are visitor input). */
+const MAX_PAGE_ASKS = 500;
+
+/** What a warning page's address asks for, and the part of the page's cache key it makes. */
+interface PageAsk {
+  readonly requested: RequestedPermissions;
+  readonly returnTo: string;
+  readonly requestedParams: ReadonlyArray<[string, string]>;
+  readonly key: string;
+}
+
 /** A single string from a query or form value; repeated or missing gives undefined. */
 function single(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
@@ -164,15 +175,32 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
     throw new WebError(WebErrorCodes.ATTEMPT_MISSING, 400, 'no connection attempt is pending in this browser');
   }
 
+  /**
+   * What a warning page's address asks for, read once per address: a site's
+   * "Connect ipernity" links are few and every visitor follows the same ones.
+   * An address asking for something invalid throws each time and is not kept.
+   */
+  const asks = new Map<string, PageAsk>();
+  function askOf(req: Request): PageAsk {
+    let ask = asks.get(req.url);
+    if (!ask) {
+      const query = req.query as Record<string, unknown>;
+      const requested = parsePermissionQuery(query) ?? options.ipernity.permissions;
+      const returnTo = safeReturnTo(single(query.return_to));
+      const requestedParams = Object.entries(toParams(requested));
+      ask = { requested, returnTo, requestedParams, key: JSON.stringify([requestedParams, returnTo]) };
+      if (asks.size >= MAX_PAGE_ASKS) asks.clear();
+      asks.set(req.url, ask);
+    }
+    return ask;
+  }
+
   // The warning page: where the visitor is going, what is asked, Continue or Cancel.
   router.get('/connect', readOnlySession, function warningPage(req, res) {
-    const query = req.query as Record<string, unknown>;
-    const requested = parsePermissionQuery(query) ?? options.ipernity.permissions;
-    const returnTo = safeReturnTo(single(query.return_to));
+    const { requested, returnTo, requestedParams, key: askedKey } = askOf(req);
     const granted = sessionData(req)?.connection?.permissions;
-    const requestedParams = Object.entries(toParams(requested));
     // the page shows only the permissions asked and granted and where to go back: the rest is the visitor's CSRF token
-    const key = JSON.stringify([requestedParams, returnTo, granted ? grantedItems(granted) : null]);
+    const key = granted ? `${askedKey}\n${JSON.stringify(grantedItems(granted))}` : askedKey;
     render.cached(
       req,
       res,

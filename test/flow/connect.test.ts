@@ -49,6 +49,20 @@ describe('the connect routes', () => {
       const page = await request(fx.handle.app).get(`/connect?return_to=${encodeURIComponent(returnTo)}`).expect(200);
       expect(page.text).toContain(`name="return_to" value="${kept.replace(/&/g, '&amp;')}"`);
     });
+
+    it('reads each address afresh: what one asked for never shows on another, and a refused one stays refused', async () => {
+      const app = fx.handle.app;
+      for (let round = 0; round < 2; round += 1) {
+        const write = await request(app).get('/connect?perm_doc=write&return_to=%2Fa').expect(200);
+        expect(write.text).toContain('name="perm_doc" value="write"');
+        expect(write.text).toContain('name="return_to" value="/a"');
+        const read = await request(app).get('/connect?perm_doc=read&return_to=%2Fb').expect(200);
+        expect(read.text).toContain('name="perm_doc" value="read"');
+        expect(read.text).toContain('name="return_to" value="/b"');
+        expect(read.text).not.toContain('value="write"');
+        await request(app).get('/connect?perm_doc=admin').expect(400);
+      }
+    });
   });
 
   describe('POST /connect', () => {
