@@ -41,6 +41,8 @@ function answerFor(error: unknown): Answer {
   const status = (error as { status?: unknown }).status;
   const type = (error as { type?: unknown }).type;
   if (type === 'entity.too.large' || type === 'parameters.too.many') return { status: 413, code: 'PAYLOAD_TOO_LARGE', page: 'PAYLOAD_TOO_LARGE' };
+  // a file the static folder does not have
+  if (status === 404) return { status: 404, code: WebErrorCodes.NOT_FOUND, page: WebErrorCodes.NOT_FOUND };
   if (error instanceof URIError || (typeof status === 'number' && status >= 400 && status < 500)) {
     return { status: 400, code: 'BAD_REQUEST', page: 'BAD_REQUEST' };
   }

@@ -95,6 +95,15 @@ describe('hardening', () => {
     expect(head.text ?? '').toBe('');
   });
 
+  it('serves the stylesheet and script for an hour, and answers 404 for a file it does not have', async () => {
+    for (const file of ['style.css', 'countdown.js']) {
+      const answer = await request(handle.app).get(`/static/${file}`).expect(200);
+      expect(answer.headers['cache-control']).toBe('public, max-age=3600');
+    }
+    const missing = await request(handle.app).get('/static/missing.css').expect(404);
+    expect(missing.text).toContain('NOT_FOUND');
+  });
+
   it('answers 413 to an oversized form and 414 to an oversized address', async () => {
     const agent = request.agent(handle.app);
     const token = csrfOf((await agent.get('/connect')).text);
