@@ -123,8 +123,6 @@ export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
     next(req.url.length > MAX_URL_LENGTH ? new WebError(WebErrorCodes.URI_TOO_LONG, 414, 'the address is too long') : undefined);
   });
 
-  app.use(STATIC_PATH, express.static(STATIC_DIR, { maxAge: '1h', fallthrough: false, index: false }));
-
   // Flows start on PUBLIC_URL's host, so the cookie set before the flow is the one the callback gets back.
   app.use(function canonicalHost(req: Request, res: Response, next: NextFunction) {
     if ((req.method === 'GET' || req.method === 'HEAD') && req.hostname !== config.publicUrl.hostname) {
@@ -174,7 +172,7 @@ export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
     : undefined;
 
   const tokenCheck = tokenCheckOptions(client, cipher, config.tokenCheckIntervalMs, metrics, logger);
-  app.use(createHomeRouter({ session: sessions.optional, csrf, attempts, render, tokenCheck, logger }));
+  // the flow's routes first: they answer the busiest requests, which then pass no other router's layers
   app.use(
     createConnectRouter({
       client,
@@ -192,6 +190,9 @@ export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
       rateLimit: flowLimit,
     }),
   );
+  app.use(createHomeRouter({ session: sessions.optional, csrf, attempts, render, tokenCheck, logger }));
+  // after the pages: a browser asks for these once an hour (maxAge), the pages on every view
+  app.use(STATIC_PATH, express.static(STATIC_DIR, { maxAge: '1h', fallthrough: false, index: false }));
   app.use(notFound);
   app.use(createErrorHandler({ render, csrf, logger, appName: config.ipernity.appName }));
 
