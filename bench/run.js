@@ -104,8 +104,8 @@ class Rig {
     this.sim = new Pool(this.simOrigin, { connections: SETTINGS.concurrency });
   }
 
-  /** The server with one session store, pinned to the server core, logging at info to a file. */
-  async startServer(store, { extraNodeArgs = PRODUCTION_NODE_ARGS, tag = store, port = this.appPort } = {}) {
+  /** The server with one session store, pinned to the server core, logging at info to a file; `root` is another build's checkout. */
+  async startServer(store, { extraNodeArgs = PRODUCTION_NODE_ARGS, tag = store, port = this.appPort, root = ROOT } = {}) {
     const logFile = path.join(this.dir, `server-${tag}.log`);
     const origin = `http://127.0.0.1:${port}`;
     const env = {
@@ -125,7 +125,7 @@ class Rig {
       LOG_LEVEL: 'info',
       RATE_LIMIT_PER_MINUTE: '0',
     };
-    const child = this.#spawn(SERVER_CORE, process.execPath, [...extraNodeArgs, path.join(ROOT, 'dist/server.js')], { env, logFile, cwd: ROOT });
+    const child = this.#spawn(SERVER_CORE, process.execPath, [...extraNodeArgs, path.join(root, 'dist/server.js')], { env, logFile, cwd: root });
     await lib.waitForPort(port);
     // ready means the store answers too
     for (let i = 0; i < 100; i += 1) {
@@ -814,7 +814,7 @@ async function main() {
   fs.rmSync(rig.dir, { recursive: true, force: true });
 }
 
-module.exports = { Rig, cannon, csrfPair, compare, prepareCallbacks, replayCallbacks, upstreamAlone, setFault, SETTINGS, API_KEY, API_SECRET, LOAD_CORE, UPSTREAM_DELAY_MS };
+module.exports = { Rig, cannon, csrfPair, compare, prepareCallbacks, replayCallbacks, upstreamAlone, setFault, SETTINGS, API_KEY, API_SECRET, LOAD_CORE, UPSTREAM_DELAY_MS, PRODUCTION_NODE_ARGS };
 
 if (require.main === module) {
   main().catch((error) => {

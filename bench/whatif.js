@@ -1,16 +1,30 @@
 'use strict';
 /**
- * What-if measurements: the server's CPU time per request with one change
- * made in the running process (a preload from bench/whatif/, or Node flags),
- * against the unchanged server, alternating runs of each in the same rig.
- * CPU time per request hardly moves with other load on the machine, so the
- * difference is what the change would buy.
+ * Side-by-side measurements of the server's CPU time per request:
  *
- *   npm run build && node bench/whatif.js [--cases name,...] [--rounds 3] [--seconds 3]
+ *   npm run build && node bench/whatif.js [--variants name,...] [--rounds 6] [--seconds 3]
+ *     one change made in the running process (a preload from bench/whatif/,
+ *     or Node flags), against the unchanged server: what it would save;
+ *   npm run build && node bench/whatif.js --against <git revision> [--cases warning-anon,post-redis]
+ *     the working tree's build against the build of an earlier revision:
+ *     what the commits since then bought.
+ *
+ * Both servers run on the server core and are driven at the same time, each
+ * by its own 50 connections, so whatever slows the core (other machines'
+ * work on a shared host) slows both alike. Each round gives one ratio, the
+ * changed server's CPU time per request over the other's, and the figure is
+ * the median of the rounds. Run one after the other instead, rounds on a
+ * busy host varied from 0.2 to 0.4 ms per request, burying changes of a few
+ * percent; at the same time the ratio stays within about 5% round to round,
+ * and a server measured against itself comes out at 1.00.
  */
+const { execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 const lib = require('./lib');
 
+const ROOT = path.join(__dirname, '..');
 const WHATIF = path.join(__dirname, 'whatif');
 
 /** Each variant: how the server starts, and the cases it is measured on. */
@@ -28,14 +42,16 @@ const CASES = {
   'warning-anon': { store: 'sqlite', request: () => ({ path: '/connect', headers: lib.BROWSER_NAVIGATION }) },
   'warning-session-sqlite': { store: 'sqlite', request: ({ sessionCookie }) => ({ path: '/connect', headers: { cookie: sessionCookie } }) },
   'warning-session-redis': { store: 'redis', request: ({ sessionCookie }) => ({ path: '/connect', headers: { cookie: sessionCookie } }) },
+  'post-sqlite': { store: 'sqlite', request: ({ csrfCookie, postBody }) => ({ path: '/connect', method: 'POST', headers: { cookie: csrfCookie, 'content-type': lib.FORM }, body: postBody }) },
   'post-redis': { store: 'redis', request: ({ csrfCookie, postBody }) => ({ path: '/connect', method: 'POST', headers: { cookie: csrfCookie, 'content-type': lib.FORM }, body: postBody }) },
 };
 
-/** Noise from other processes only adds CPU time, so the least of the rounds is the best estimate of the cost. */
-const least = (values) => Math.min(...values);
+const option = (name, fallback) => (process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : fallback);
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
-async function prepared(rig, bench, store, args, tag, port) {
-  const server = await rig.startServer(store, { tag, extraNodeArgs: args, port });
+/** A server warmed with ten complete flows (so its JIT has seen every route), and the inputs its case needs. */
+async function prepared(rig, bench, store, { args, tag, port, root }) {
+  const server = await rig.startServer(store, { tag, extraNodeArgs: args, port, root });
   let connected;
   for (let i = 0; i < 10; i += 1) {
     ({ jar: connected } = await lib.walkFlow({ app: server.app, sim: rig.sim, appOrigin: server.origin, simOrigin: rig.simOrigin, userId: 40_000_000 + Math.floor(Math.random() * 1e6) }));
@@ -44,54 +60,90 @@ async function prepared(rig, bench, store, args, tag, port) {
   return { server, inputs: { sessionCookie: lib.cookieHeader(connected), csrfCookie, postBody: lib.form({ _csrf: token, perm_doc: 'read', return_to: '/after' }) } };
 }
 
+/** Builds `revision` into a temporary checkout that uses this one's node_modules; answers its folder. */
+function buildRevision(revision) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ipernity-connect-against-'));
+  const archive = execFileSync('git', ['archive', revision, 'src', 'views', 'public', 'package.json', 'tsconfig.json', 'tsconfig.build.json'], { cwd: ROOT, maxBuffer: 64 * 2 ** 20 });
+  execFileSync('tar', ['-x', '-C', dir], { input: archive });
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+  execFileSync(path.join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.build.json'], { cwd: dir, stdio: 'inherit' });
+  return dir;
+}
+
+/** One comparison: `base` and `changed` started side by side on the server core, driven at the same time. */
+async function sideBySide(rig, bench, caseName, base, changed, rounds, seconds) {
+  const c = CASES[caseName];
+  if (!c) throw new Error(`no case ${caseName}; cases: ${Object.keys(CASES).join(', ')}`);
+  const [basePort, changedPort] = await Promise.all([lib.freePort(), lib.freePort()]);
+  const sides = [
+    await prepared(rig, bench, c.store, { ...base, tag: 'whatif-base', port: basePort }),
+    await prepared(rig, bench, c.store, { ...changed, tag: 'whatif-changed', port: changedPort }),
+  ];
+  const drive = (s) => Promise.all(sides.map((side) => bench.cannon(side.server.origin, c.request(side.inputs), s, side.server.child.pid)));
+  try {
+    await drive(3); // past the JIT's warm-up
+    const costs = [[], []];
+    const ratios = [];
+    for (let round = 0; round < rounds; round += 1) {
+      const runs = await drive(seconds);
+      runs.forEach((run, i) => costs[i].push((run.serverCpu * 1000) / run.rps));
+      ratios.push(costs[1][round] / costs[0][round]);
+    }
+    const peaks = sides.map((side) => lib.memoryOf(side.server.child.pid).peak);
+    return { base: median(costs[0]), changed: median(costs[1]), ratio: median(ratios), ratios, peaks };
+  } finally {
+    for (const side of sides) await rig.stopServer(side.server);
+  }
+}
+
+function describe(label, result, memory) {
+  const change = ((result.ratio - 1) * 100).toFixed(1);
+  const peaks = memory ? `; peak RSS ${(result.peaks[0] / 2 ** 20).toFixed(0)} → ${(result.peaks[1] / 2 ** 20).toFixed(0)} MiB` : '';
+  return `${label}: ${result.base.toFixed(3)} → ${result.changed.toFixed(3)} ms CPU/request (medians), ${change > 0 ? '+' : ''}${change}% (ratio per round ${result.ratios.map((r) => r.toFixed(3)).join(' ')})${peaks}`;
+}
+
 async function main() {
   const bench = require('./run');
-  const option = (name, fallback) => (process.argv.includes(`--${name}`) ? Number(process.argv[process.argv.indexOf(`--${name}`) + 1]) : fallback);
-  const rounds = option('rounds', 3);
-  const seconds = option('seconds', 3);
-  const only = process.argv.includes('--variants') ? process.argv[process.argv.indexOf('--variants') + 1].split(',') : undefined;
+  const rounds = Number(option('rounds', 6));
+  const seconds = Number(option('seconds', 3));
+  const against = option('against', undefined);
+  const only = option('variants', undefined)?.split(',');
+  const comparisons = [];
+  if (against) {
+    const root = buildRevision(against);
+    const cases = option('cases', 'warning-anon,post-redis').split(',');
+    const revision = execFileSync('git', ['rev-parse', '--short', against], { cwd: ROOT }).toString().trim();
+    for (const caseName of cases) {
+      comparisons.push({ label: `${revision} → working tree · ${caseName}`, caseName, base: { args: bench.PRODUCTION_NODE_ARGS, root }, changed: { args: bench.PRODUCTION_NODE_ARGS } });
+    }
+    process.on('exit', () => fs.rmSync(root, { recursive: true, force: true }));
+  } else {
+    for (const [variant, spec] of Object.entries(VARIANTS)) {
+      if (only && !only.some((name) => variant.startsWith(name))) continue;
+      for (const caseName of spec.cases) comparisons.push({ label: `${variant} · ${caseName}`, caseName, base: { args: [] }, changed: { args: spec.args }, memory: spec.memory });
+    }
+  }
+
   lib.pinSelf(bench.LOAD_CORE);
   const rig = new bench.Rig();
   const lines = [];
   try {
     await rig.start();
-    for (const [variant, spec] of Object.entries(VARIANTS)) {
-      if (only && !only.some((name) => variant.startsWith(name))) continue;
-      for (const caseName of spec.cases) {
-        const c = CASES[caseName];
-        // both servers run side by side on the server core (one idle while the other is measured); the callback's port does not matter here
-        const [basePort, changedPort] = await Promise.all([lib.freePort(), lib.freePort()]);
-        const base = await prepared(rig, bench, c.store, [], 'whatif-base', basePort);
-        const changed = await prepared(rig, bench, c.store, spec.args, 'whatif-changed', changedPort);
-        const costs = { base: [], changed: [] };
-        for (const side of [base, changed]) await bench.cannon(side.server.origin, c.request(side.inputs), 3, side.server.child.pid); // past the JIT's warm-up
-        for (let round = 0; round < rounds; round += 1) {
-          for (const [label, side] of [['base', base], ['changed', changed]]) {
-            const run = await bench.cannon(side.server.origin, c.request(side.inputs), seconds, side.server.child.pid);
-            costs[label].push((run.serverCpu * 1000) / run.rps);
-          }
-        }
-        const peaks = [lib.memoryOf(base.server.child.pid).peak, lib.memoryOf(changed.server.child.pid).peak];
-        await rig.stopServer(base.server);
-        await rig.stopServer(changed.server);
-        const b = least(costs.base);
-        const v = least(costs.changed);
-        const memory = spec.memory ? `; peak RSS ${(peaks[0] / 2 ** 20).toFixed(0)} → ${(peaks[1] / 2 ** 20).toFixed(0)} MiB` : '';
-        const line = `${variant} · ${caseName}: ${b.toFixed(3)} → ${v.toFixed(3)} ms CPU/request (${(((v - b) / b) * 100).toFixed(1)}%; rounds ${costs.base.map((x) => x.toFixed(3)).join(' ')} | ${costs.changed.map((x) => x.toFixed(3)).join(' ')})${memory}`;
-        process.stdout.write(`${line}\n`);
-        lines.push(line);
-      }
+    for (const comparison of comparisons) {
+      const result = await sideBySide(rig, bench, comparison.caseName, comparison.base, comparison.changed, rounds, seconds);
+      const line = describe(comparison.label, result, comparison.memory);
+      process.stdout.write(`${line}\n`);
+      lines.push(line);
     }
   } finally {
     await rig.stop();
-    require('node:fs').rmSync(rig.dir, { recursive: true, force: true });
+    fs.rmSync(rig.dir, { recursive: true, force: true });
   }
-  if (!process.argv.includes('--no-write') && !only) {
-    const { execSync } = require('node:child_process');
-    const os = require('node:os');
-    const commit = execSync('git rev-parse --short HEAD', { cwd: path.join(__dirname, '..') }).toString().trim();
-    const head = `## What-if: CPU time per request with one change\n\nRun ${new Date().toISOString()} · commit ${commit} · ${os.cpus().length} cores · Node ${process.version} · load average ${os.loadavg()[0].toFixed(2)}. ` +
-      `Two servers side by side on core 1 (unchanged, changed), ${rounds} alternating runs of ${seconds} s each at 50 connections after 3 s of warm-up; the figure is the least CPU time per request of the runs (other load only adds). ` +
+  if (!process.argv.includes('--no-write') && !only && !against) {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }).toString().trim();
+    const head = `## What-if: CPU time per request with one change\n\nRun ${new Date().toISOString()} · commit ${commit} · ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}) · Node ${process.version} · load average ${os.loadavg()[0].toFixed(2)}. ` +
+      `Two servers side by side on core 1 (unchanged, changed), warmed with ten flows and 3 s of load, then driven at the same time by 50 connections each in ${rounds} rounds of ${seconds} s; ` +
+      'each round gives the changed server\'s CPU time per request over the unchanged one\'s, and the figure is the median of the rounds. ' +
       'Changes are made in the running process by a preload (bench/whatif/) or Node flags; src/ is untouched.\n\n';
     require('./results').writeSection('whatif', `${head}${lines.map((line) => `- ${line}`).join('\n')}\n`);
   }
