@@ -1,7 +1,7 @@
 'use strict';
 /**
  * CPU profiles of the server under the benchmark's load:
- *   npm run build && node bench/run.js --profile [--seconds 8] [--cases warning-anon,post-redis]
+ *   npm run build && node bench/run.js --profile [--seconds 8] [--cases warning-anon,post-redis,flows-redis]
  *
  * Each case gets its own server process started with `--cpu-prof`; the
  * profile is written when it exits on SIGTERM, to bench/profiles/<case>.cpuprofile
@@ -22,6 +22,9 @@ const CASES = {
   'post-redis': { store: 'redis', request: ({ csrfCookie, postBody }) => ({ path: '/connect', method: 'POST', headers: { cookie: csrfCookie, 'content-type': lib.FORM }, body: postBody }) },
   'callback-sqlite': { store: 'sqlite', callbacks: true },
   'callback-redis': { store: 'redis', callbacks: true },
+  // complete flows from 50 visitors: every route a flow takes, in the proportions a flow takes them
+  'flows-redis': { store: 'redis', flows: true },
+  'flows-sqlite': { store: 'sqlite', flows: true },
 };
 
 /** The callback case's closed loop (prepared attempt+frob pairs, ipernity answering after 20 ms), for the profiler. */
@@ -63,6 +66,9 @@ async function main() {
       let from;
       if (spec.callbacks) {
         ({ from, ...run } = await driveCallbacks(rig, server, bench));
+      } else if (spec.flows) {
+        from = Number(process.hrtime.bigint() / 1000n);
+        run = await bench.flowsCase(rig, server, name);
       } else {
         const { cookie: csrfCookie, token } = await csrfPair(rig, server);
         const request = spec.request({ sessionCookie: lib.cookieHeader(connected), csrfCookie, postBody: lib.form({ _csrf: token, perm_doc: 'read', return_to: '/after' }) });

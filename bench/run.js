@@ -814,7 +814,7 @@ async function main() {
   fs.rmSync(rig.dir, { recursive: true, force: true });
 }
 
-module.exports = { Rig, cannon, csrfPair, compare, prepareCallbacks, replayCallbacks, upstreamAlone, setFault, SETTINGS, API_KEY, API_SECRET, LOAD_CORE, UPSTREAM_DELAY_MS, PRODUCTION_NODE_ARGS };
+module.exports = { Rig, cannon, csrfPair, compare, flowsCase, prepareCallbacks, replayCallbacks, upstreamAlone, setFault, SETTINGS, API_KEY, API_SECRET, LOAD_CORE, UPSTREAM_DELAY_MS, PRODUCTION_NODE_ARGS };
 
 if (require.main === module) {
   main().catch((error) => {
