@@ -37,7 +37,7 @@ const SERVER_CORE = 1;
 const LOAD_CORE = 0;
 const UPSTREAM_DELAY_MS = 20;
 /** The heap caps the image (NODE_OPTIONS) and `npm start` run the server with. */
-const PRODUCTION_NODE_ARGS = ['--max-semi-space-size=8', '--max-old-space-size=96'];
+const PRODUCTION_NODE_ARGS = ['--max-semi-space-size=16', '--max-old-space-size=96'];
 
 function option(name, fallback) {
   const at = process.argv.indexOf(`--${name}`);
