@@ -7,9 +7,11 @@
  * store and once with Redis on a private redis-server) and the ipernity
  * simulator, and drives them from this process. Throughput cases alternate
  * reference and case runs (ref, case, ref, case, ..., ref), so every ratio
- * is measured side by side in the same run. With taskset, the server under
- * test and the reference run on core 1; this load generator, the simulator
- * and redis-server on core 0.
+ * is measured side by side in the same run; then as many rounds drive case
+ * and reference at the same time, for a CPU-cost ratio that the host's other
+ * work moves least. With taskset, the server under test and the reference
+ * run on core 1; this load generator, the simulator and redis-server on
+ * core 0.
  *
  * Options: --rounds N (3), --seconds S per run (3), --connections N (50),
  * --flow-seconds S (10), --callbacks N (3000), --paced-rate R (200/s),
@@ -218,7 +220,15 @@ async function compare(rig, server, name, request, expectedStatus) {
     refs.push(ref);
   }
   const ratios = runs.map((run, i) => run.rps / ((refs[i].rps + refs[i + 1].rps) / 2));
-  const unexpected = runs.reduce((sum, run) => sum + run.errors + Object.entries(run.statuses).filter(([status]) => Number(status) !== expectedStatus).reduce((s, [, n]) => s + n, 0), 0);
+  // the same rounds with case and reference driven at the same time: whatever slows the core then slows both alike
+  const together = [];
+  const concurrent = [];
+  for (let round = 0; round < SETTINGS.rounds; round += 1) {
+    const [run, ref] = await Promise.all([cannon(origin, request, SETTINGS.seconds, server.child.pid), cannon(rig.refOrigin, reference, SETTINGS.seconds, rig.reference.pid)]);
+    concurrent.push(run);
+    together.push(ref.serverCpu / ref.rps / (run.serverCpu / run.rps));
+  }
+  const unexpected = [...runs, ...concurrent].reduce((sum, run) => sum + run.errors + Object.entries(run.statuses).filter(([status]) => Number(status) !== expectedStatus).reduce((s, [, n]) => s + n, 0), 0);
   const row = {
     name,
     rps: median(runs.map((r) => r.rps)),
@@ -240,8 +250,10 @@ async function compare(rig, server, name, request, expectedStatus) {
   };
   // the same comparison in CPU time per request: what one saturated core would serve, whatever else ran
   row.cpuRatio = row.refCpuMsPerRequest / row.cpuMsPerRequest;
+  row.cpuRatioTogether = median(together);
+  row.cpuRatiosTogether = together;
   say(`  ${name}: ${row.rps.toFixed(0)} req/s (ref ${row.refRps.toFixed(0)}), ratio ${row.ratio.toFixed(3)} [${ratios.map((r) => r.toFixed(3)).join(', ')}], p50 ${row.p50.toFixed(2)} ms, p99 ${row.p99.toFixed(2)} ms, ` +
-    `server CPU ${pct(row.serverCpu)} (${row.cpuMsPerRequest.toFixed(3)} ms/request; reference ${pct(row.refCpu)}, ${row.refCpuMsPerRequest.toFixed(3)} ms/request; CPU-cost ratio ${row.cpuRatio.toFixed(3)}), ` +
+    `server CPU ${pct(row.serverCpu)} (${row.cpuMsPerRequest.toFixed(3)} ms/request; reference ${pct(row.refCpu)}, ${row.refCpuMsPerRequest.toFixed(3)} ms/request; CPU-cost ratio ${row.cpuRatio.toFixed(3)}; both at once ${row.cpuRatioTogether.toFixed(3)} [${together.map((r) => r.toFixed(3)).join(', ')}]), ` +
     `load generator ≤ ${pct(row.genCpu)}, other processes on core ${SERVER_CORE} ≤ ${pct(row.otherLoad)} (${repeated} runs repeated), unexpected ${unexpected}`);
   return row;
 }
@@ -718,11 +730,11 @@ function report(rows, facts, seconds) {
     `Callback and flow rows: closed loops of ${SETTINGS.concurrency} undici clients (the callback replays ${SETTINGS.callbacks} prepared attempt+frob pairs; flows run ${SETTINGS.flowSeconds} s), and the paced callback row ${Math.round(SETTINGS.pacedRate * SETTINGS.pacedSeconds)} more pairs at ${SETTINGS.pacedRate}/s. ` +
     `${lib.hasTaskset ? `Server under test and reference pinned to core ${SERVER_CORE}; load generator, simulator and redis-server to core ${LOAD_CORE}.` : 'No taskset: nothing pinned.'} ` +
     `Server: NODE_ENV=production, LOG_LEVEL=info to a file, RATE_LIMIT_PER_MINUTE=0. Whole run ${fmt(seconds)} s. ` +
-    '"CPU ms/op" is the server process\'s CPU time per request (per flow for flows): 1000 ÷ it is what one saturated core would serve; the reference\'s figure (about 0.14 ms on an undisturbed core here) shows how fast the core was during that row. "CPU-cost ratio" is the reference\'s CPU ms per request ÷ the case\'s: the throughput ratio two saturated, undisturbed cores would show. ' +
+    `"CPU ms/op" is the server process's CPU time per request (per flow for flows): 1000 ÷ it is what one saturated core would serve; the reference's figure (about 0.14 ms on an undisturbed core here) shows how fast the core was during that row. "CPU-cost ratio" is the reference's CPU ms per request ÷ the case's: the throughput ratio two saturated, undisturbed cores would show. "Both at once" is that ratio from ${SETTINGS.rounds} more rounds in which case and reference take load at the same time on the server core (median of the rounds): whatever else slows the core then slows both, so it moves least from run to run. ` +
     `"Other load" is the most CPU that processes outside the benchmark took on the server's core during a run; a run pair above ${pct(SETTINGS.maxOtherLoad)} is repeated (at most ${SETTINGS.retries} times).`);
   lines.push('');
-  lines.push('| case | req/s | p50 ms | p99 ms | ratio to bare Express 5 | reference req/s | CPU-cost ratio | server CPU | CPU ms/op (reference) | other load (runs repeated) | bad answers | target | met |');
-  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|');
+  lines.push('| case | req/s | p50 ms | p99 ms | ratio to bare Express 5 | reference req/s | CPU-cost ratio | CPU-cost ratio, both at once | server CPU | CPU ms/op (reference) | other load (runs repeated) | bad answers | target | met |');
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|');
   for (const row of rows) {
     let target = '';
     let met;
@@ -739,7 +751,7 @@ function report(rows, facts, seconds) {
     const latency = row.overheadP50 !== undefined
       ? [`${fmt(row.p50, 2)} (+${fmt(row.overheadP50, 2)}; ours ${fmt(row.oursP50, 2)})`, `${fmt(row.p99, 2)} (+${fmt(row.overheadP99, 2)}; ours ${fmt(row.oursP99, 2)})`]
       : [fmt(row.p50, 2), fmt(row.p99, 2)];
-    lines.push(`| ${row.name} | ${fmt(row.rps)}${row.completed !== undefined ? ' flows/s' : ''} | ${latency[0]} | ${latency[1]} | ${row.ratio !== undefined ? fmt(row.ratio, 3) : '—'} | ${row.refRps !== undefined ? fmt(row.refRps) : '—'} | ${row.cpuRatio !== undefined ? fmt(row.cpuRatio, 3) : '—'} | ${pct(row.serverCpu)} | ${fmt(row.cpuMsPerRequest, 3)}${row.refCpuMsPerRequest !== undefined ? ` (${fmt(row.refCpuMsPerRequest, 3)})` : ''} | ${row.otherLoad !== undefined ? `${pct(row.otherLoad)} (${row.repeated})` : '—'} | ${row.unexpected} | ${target} | ${mark(met)} |`);
+    lines.push(`| ${row.name} | ${fmt(row.rps)}${row.completed !== undefined ? ' flows/s' : ''} | ${latency[0]} | ${latency[1]} | ${row.ratio !== undefined ? fmt(row.ratio, 3) : '—'} | ${row.refRps !== undefined ? fmt(row.refRps) : '—'} | ${row.cpuRatio !== undefined ? fmt(row.cpuRatio, 3) : '—'} | ${row.cpuRatioTogether !== undefined ? fmt(row.cpuRatioTogether, 3) : '—'} | ${pct(row.serverCpu)} | ${fmt(row.cpuMsPerRequest, 3)}${row.refCpuMsPerRequest !== undefined ? ` (${fmt(row.refCpuMsPerRequest, 3)})` : ''} | ${row.otherLoad !== undefined ? `${pct(row.otherLoad)} (${row.repeated})` : '—'} | ${row.unexpected} | ${target} | ${mark(met)} |`);
   }
   const detail = rows.filter((row) => row.cpu);
   if (detail.length) {
