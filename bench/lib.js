@@ -184,6 +184,19 @@ const FORM = 'application/x-www-form-urlencoded';
 const BROWSER_NAVIGATION = { 'sec-fetch-site': 'none', 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document', 'sec-fetch-user': '?1' };
 
 /**
+ * The single-request loads the profiler and the what-if runs drive, by name:
+ * the store the server runs with, and the request, made from a warmed
+ * server's inputs (a connected session cookie, a CSRF cookie and its form).
+ */
+const REQUEST_CASES = {
+  'warning-anon': { store: 'sqlite', request: () => ({ path: '/connect', headers: BROWSER_NAVIGATION }) },
+  'warning-session-sqlite': { store: 'sqlite', request: ({ sessionCookie }) => ({ path: '/connect', headers: { cookie: sessionCookie } }) },
+  'warning-session-redis': { store: 'redis', request: ({ sessionCookie }) => ({ path: '/connect', headers: { cookie: sessionCookie } }) },
+  'post-sqlite': { store: 'sqlite', request: ({ csrfCookie, postBody }) => ({ path: '/connect', method: 'POST', headers: { cookie: csrfCookie, 'content-type': FORM }, body: postBody }) },
+  'post-redis': { store: 'redis', request: ({ csrfCookie, postBody }) => ({ path: '/connect', method: 'POST', headers: { cookie: csrfCookie, 'content-type': FORM }, body: postBody }) },
+};
+
+/**
  * One visitor's whole web flow: warning page, POST /connect, the simulator's
  * authorization page and decision (as `userId`), the callback, then
  * /connection. Throws a FlowError naming the step that went wrong; answers
@@ -237,6 +250,7 @@ function percentiles(samples) {
 module.exports = {
   BROWSER_NAVIGATION,
   FORM,
+  REQUEST_CASES,
   coreBusySeconds,
   cpuWatch,
   scrapeMetrics,

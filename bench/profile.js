@@ -15,11 +15,7 @@ const { report } = require('./profile-summary');
 const PROFILE_DIR = path.join(__dirname, 'profiles');
 
 const CASES = {
-  'warning-anon': { store: 'sqlite', request: () => ({ path: '/connect', headers: lib.BROWSER_NAVIGATION }) },
-  'warning-session-sqlite': { store: 'sqlite', request: ({ sessionCookie }) => ({ path: '/connect', headers: { cookie: sessionCookie } }) },
-  'warning-session-redis': { store: 'redis', request: ({ sessionCookie }) => ({ path: '/connect', headers: { cookie: sessionCookie } }) },
-  'post-sqlite': { store: 'sqlite', request: ({ csrfCookie, postBody }) => ({ path: '/connect', method: 'POST', headers: { cookie: csrfCookie, 'content-type': lib.FORM }, body: postBody }) },
-  'post-redis': { store: 'redis', request: ({ csrfCookie, postBody }) => ({ path: '/connect', method: 'POST', headers: { cookie: csrfCookie, 'content-type': lib.FORM }, body: postBody }) },
+  ...lib.REQUEST_CASES,
   'callback-sqlite': { store: 'sqlite', callbacks: true },
   'callback-redis': { store: 'redis', callbacks: true },
   // complete flows from 50 visitors: every route a flow takes, in the proportions a flow takes them

@@ -38,13 +38,7 @@ const VARIANTS = {
   'both (--max-semi-space-size=8 --max-old-space-size=64)': { args: ['--max-semi-space-size=8', '--max-old-space-size=64'], cases: ['post-redis'], memory: true },
 };
 
-const CASES = {
-  'warning-anon': { store: 'sqlite', request: () => ({ path: '/connect', headers: lib.BROWSER_NAVIGATION }) },
-  'warning-session-sqlite': { store: 'sqlite', request: ({ sessionCookie }) => ({ path: '/connect', headers: { cookie: sessionCookie } }) },
-  'warning-session-redis': { store: 'redis', request: ({ sessionCookie }) => ({ path: '/connect', headers: { cookie: sessionCookie } }) },
-  'post-sqlite': { store: 'sqlite', request: ({ csrfCookie, postBody }) => ({ path: '/connect', method: 'POST', headers: { cookie: csrfCookie, 'content-type': lib.FORM }, body: postBody }) },
-  'post-redis': { store: 'redis', request: ({ csrfCookie, postBody }) => ({ path: '/connect', method: 'POST', headers: { cookie: csrfCookie, 'content-type': lib.FORM }, body: postBody }) },
-};
+const CASES = lib.REQUEST_CASES;
 
 const option = (name, fallback) => (process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : fallback);
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
