@@ -7,6 +7,7 @@ import {
   isFrob,
   parseFrob,
   parsePermissionQuery,
+  PERMISSION_ITEMS,
   satisfies,
   toParams,
   union,
@@ -98,8 +99,21 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
   const tokenCheck = tokenCheckOptions(client, cipher, options.tokenCheckIntervalMs, metrics, logger);
   const readOnlySession = sessions.readOnly ?? sessions.optional;
 
-  const authorizeLink = (permissions: RequestedPermissions, frob?: ValidatedFrob): string =>
+  const signedLink = (permissions: RequestedPermissions, frob?: ValidatedFrob): string =>
     buildAuthorizeUrl({ authorizeUrl: options.ipernity.authorizeUrl, apiKey: options.ipernity.apiKey, apiSecret: options.ipernity.apiSecret, permissions, frob });
+  // Without a frob a link depends on the permissions alone, and a site asks for a few sets: each is signed once.
+  // The keys are valid levels of the five known items, so there are few of them whatever visitors send.
+  const links = new Map<string, string>();
+  function authorizeLink(permissions: RequestedPermissions, frob?: ValidatedFrob): string {
+    if (frob !== undefined) return signedLink(permissions, frob);
+    const key = PERMISSION_ITEMS.map((item) => permissions[item] ?? '').join();
+    let link = links.get(key);
+    if (link === undefined) {
+      link = signedLink(permissions);
+      links.set(key, link);
+    }
+    return link;
+  }
 
   function failed(req: Request, res: Response, error: unknown, attempt: PendingAttempt): never {
     const code = (error as { code?: string }).code ?? 'INTERNAL';

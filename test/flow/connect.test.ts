@@ -1,6 +1,7 @@
 import express from 'express';
 import request from 'supertest';
-import { authorizeAtSimulator, csrfOf, useAppAgainstSimulator, walkFlow } from '../support/harness';
+import { sign } from '../../src/ipernity';
+import { API_KEY, API_SECRET, authorizeAtSimulator, csrfOf, useAppAgainstSimulator, walkFlow } from '../support/harness';
 
 describe('the connect routes', () => {
   const fx = useAppAgainstSimulator();
@@ -137,6 +138,24 @@ describe('the connect routes', () => {
       expect(link.origin + link.pathname).toBe(`${fx.simulator.url}/apps/authorize`);
       expect(Object.fromEntries(link.searchParams)).toMatchObject({ perm_doc: 'write', perm_network: 'read' });
       expect(link.searchParams.get('api_sig')).toMatch(/^[0-9a-f]{32}$/);
+    });
+
+    it('gives each set of permissions its own correctly signed link, the same one each time it is asked for', async () => {
+      const agent = request.agent(fx.handle.app);
+      const token = csrfOf((await agent.get('/connect')).text);
+      const linkFor = async (fields: Record<string, string>) =>
+        new URL((await agent.post('/connect').type('form').send({ _csrf: token, ...fields }).expect(303)).headers.location as string);
+      const asked: Array<Record<string, string>> = [{ perm_doc: 'write' }, { perm_doc: 'read' }, { perm_doc: 'write', perm_profile: 'read' }, { perm_doc: 'write' }];
+      const links = [];
+      for (const fields of asked) links.push(await linkFor(fields));
+      for (const [i, link] of links.entries()) {
+        const params = Object.fromEntries(link.searchParams);
+        expect(params).toEqual({ api_key: API_KEY, ...asked[i], api_sig: sign(params, API_SECRET) });
+      }
+      expect(new Set(links.map(String)).size).toBe(3);
+      expect(links[3]?.toString()).toBe(links[0]?.toString());
+      // the link is what the simulator accepts
+      await authorizeAtSimulator(fx.simulator, links[2]?.toString() as string);
     });
 
     it('asks for the union of what is granted and what is new, so an upgrade keeps earlier grants', async () => {
