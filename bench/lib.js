@@ -194,6 +194,8 @@ const REQUEST_CASES = {
   'warning-session-redis': { store: 'redis', request: ({ sessionCookie }) => ({ path: '/connect', headers: { cookie: sessionCookie } }) },
   'post-sqlite': { store: 'sqlite', request: ({ csrfCookie, postBody }) => ({ path: '/connect', method: 'POST', headers: { cookie: csrfCookie, 'content-type': FORM }, body: postBody }) },
   'post-redis': { store: 'redis', request: ({ csrfCookie, postBody }) => ({ path: '/connect', method: 'POST', headers: { cookie: csrfCookie, 'content-type': FORM }, body: postBody }) },
+  // what a site's own pages ask on every view, for a connected visitor
+  'connection-redis': { store: 'redis', request: ({ sessionCookie }) => ({ path: '/connection', headers: { cookie: sessionCookie } }) },
 };
 
 /**
