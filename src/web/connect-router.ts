@@ -24,9 +24,9 @@ import type { Renderer } from './render';
 import { safeReturnTo } from './return-to';
 import { seeOther } from './see-other';
 import type { PendingAttempt } from './session-data';
-import { markActive, regenerateSession, saveSession, sessionData, wasStored } from './sessions';
+import { markActive, regenerateSession, saveSession, sessionData, wasStored, type SessionStack } from './sessions';
 import type { TokenCipher } from './token-cipher';
-import { refreshConnection, viewOf, type TokenCheckOptions } from './connection';
+import { refreshConnection, shouldCheckToken, viewOf, type TokenCheckOptions } from './connection';
 import { languageOf } from './i18n';
 import { flowEvent } from './logging';
 import { randomValue } from './random';
@@ -46,8 +46,11 @@ export interface ConnectRouterOptions {
   cipher: TokenCipher;
   /** Where the browser keeps the attempts it started. */
   attempts: AttemptCookie;
-  /** `readOnly` serves the routes that only read the session (the warning page, `POST /connect`); without it they use `optional`. */
-  sessions: { required: RequestHandler; optional: RequestHandler; readOnly?: RequestHandler };
+  /**
+   * `readOnly` serves the routes that only read the session (the warning page, `POST /connect`), and `readOnlyUnless`
+   * `GET /connection` when no token check is due; without them those routes use `optional`.
+   */
+  sessions: Pick<SessionStack, 'required' | 'optional'> & Partial<Pick<SessionStack, 'readOnly' | 'readOnlyUnless'>>;
   csrf: Csrf;
   render: Renderer;
   /** Where the router is mounted, for the links and forms it renders (`''` at the root). */
@@ -98,6 +101,8 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
   const rateLimit: RequestHandler = options.rateLimit ?? ((_req, _res, next) => next());
   const tokenCheck = tokenCheckOptions(client, cipher, options.tokenCheckIntervalMs, metrics, logger);
   const readOnlySession = sessions.readOnly ?? sessions.optional;
+  // a site's pages ask for the connection on every view: it is read without express-session until its token check is due
+  const connectionSession = sessions.readOnlyUnless?.((data) => data.connection !== undefined && shouldCheckToken(data.connection, options.tokenCheckIntervalMs)) ?? sessions.optional;
 
   const signedLink = (permissions: RequestedPermissions, frob?: ValidatedFrob): string =>
     buildAuthorizeUrl({ authorizeUrl: options.ipernity.authorizeUrl, apiKey: options.ipernity.apiKey, apiSecret: options.ipernity.apiSecret, permissions, frob });
@@ -324,8 +329,20 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
   } satisfies AsyncHandler);
 
   // The connection as JSON for the site's own front end; `?check=1` asks ipernity now.
-  router.get('/connection', answersJson, sessions.optional, async function connectionJson(req, res) {
+  /** `?check=1` asks ipernity now and keeps its answer: that needs the writable session. */
+  function connectionSessionFor(req: Request, res: Response, next: NextFunction): void {
+    if ((req.query as Record<string, unknown>).check === '1') sessions.optional(req, res, next);
+    else connectionSession(req, res, next);
+  }
+
+  router.get('/connection', answersJson, connectionSessionFor, async function connectionJson(req, res) {
     res.set('Cache-Control', 'no-store');
+    if (!req.session) {
+      // read only: nothing is due to be checked or written
+      const stored = sessionData(req)?.connection;
+      res.json(stored ? { connected: true, ...viewOf(stored) } : { connected: false });
+      return;
+    }
     const force = (req.query as Record<string, unknown>).check === '1';
     const hadConnection = Boolean(req.session?.connection);
     const connection = await refreshConnection(req, tokenCheck, force, logger);

@@ -30,6 +30,12 @@ export interface SessionStack {
    * every other page.
    */
   readOnly: RequestHandler;
+  /**
+   * `readOnly` for a route that reads the session unless something in it is
+   * due to change: when `due` says so of the stored data, the route gets the
+   * regular, writable session instead (the store is read a second time).
+   */
+  readOnlyUnless(due: (data: Readonly<Partial<SessionData>>) => boolean): RequestHandler;
   /** The Redis client, when sessions live in Redis (shared with the rate limiter). */
   redis?: RedisClientType;
   /** True when the store answers. */
@@ -194,36 +200,40 @@ export function createSessionStack(config: Config, logger: Logger, options: { st
     return undefined;
   }
 
-  function readOnly(req: Request, res: Response, next: NextFunction): void {
-    const cookies = req.headers.cookie;
-    const id = cookies && cookies.includes(cookieName) ? sessionIdOf(parseCookies(cookies)[cookieName]) : undefined;
-    if (!id) {
-      next();
-      return;
-    }
-    let called = false;
-    store.get(id, (error, data) => {
-      if (called) return; // a store that calls back twice (an exception thrown downstream of its first call)
-      called = true;
-      if (error && (error as { code?: string }).code !== 'ENOENT') {
-        next(storeUnavailable(error));
-        return;
-      }
-      if (!data) {
+  function readOnlyUnless(due: (data: Readonly<Partial<SessionData>>) => boolean): RequestHandler {
+    return function readOnly(req: Request, res: Response, next: NextFunction): void {
+      const cookies = req.headers.cookie;
+      const id = cookies && cookies.includes(cookieName) ? sessionIdOf(parseCookies(cookies)[cookieName]) : undefined;
+      if (!id) {
         next();
         return;
       }
-      if (lifetimeOf(data) !== 'current') {
-        // a write is due: the regular path reads it again and saves
-        optional(req, res, next);
-        return;
-      }
-      (req as ReadOnlyRequest)[READ_ONLY] = data;
-      next();
-    });
+      let called = false;
+      store.get(id, (error, data) => {
+        if (called) return; // a store that calls back twice (an exception thrown downstream of its first call)
+        called = true;
+        if (error && (error as { code?: string }).code !== 'ENOENT') {
+          next(storeUnavailable(error));
+          return;
+        }
+        if (!data) {
+          next();
+          return;
+        }
+        if (lifetimeOf(data) !== 'current' || due(data)) {
+          // a write is due: the regular path reads it again and saves
+          optional(req, res, next);
+          return;
+        }
+        (req as ReadOnlyRequest)[READ_ONLY] = data;
+        next();
+      });
+    };
   }
 
-  return { store, cookieName, required, optional, readOnly, redis, ping, close };
+  const readOnly = readOnlyUnless(() => false);
+
+  return { store, cookieName, required, optional, readOnly, readOnlyUnless, redis, ping, close };
 }
 
 const READ_ONLY = Symbol('readOnlySession');

@@ -8,11 +8,11 @@ import { buildApp, SESSION_SECRET, startSimulator, testConfig, walkFlow, type Ru
 const MINUTE = 60_000;
 
 /**
- * The warning page reads the session without express-session: it must show
- * what a connected visitor has granted, write nothing, and leave every
- * lifetime rule to the regular path.
+ * The warning page and `GET /connection` read the session without
+ * express-session: they must show what a connected visitor has, write
+ * nothing, and leave every lifetime rule and token check to the regular path.
  */
-describe('the warning page reads the session without writing it', () => {
+describe('the pages that show the session read it without writing it', () => {
   let simulator: RunningSimulator;
   let dataDir: string;
   let handle: TestApp;
@@ -84,6 +84,46 @@ describe('the warning page reads the session without writing it', () => {
     const page = await agent.get('/connect').expect(200);
     expect(page.text).not.toContain('id="granted-permissions"');
     expect((await agent.get('/connection')).body).toEqual({ connected: false });
+  });
+
+  describe('GET /connection', () => {
+    it('answers from the stored session without saving, touching or re-sending it while no token check is due', async () => {
+      const agent = request.agent(handle.app);
+      await walkFlow(agent, simulator, { query: 'perm_blog=write', userId: '51' });
+      const before = storedRow();
+      later(5 * MINUTE);
+      const answer = await agent.get('/connection').expect(200).expect('Cache-Control', 'no-store');
+      expect(answer.body).toMatchObject({ connected: true, user: { userId: '51' }, permissions: { blog: 'write' } });
+      expect(answer.body.checkedAt).toBe(new Date(JSON.parse(before.data).connection.checkedAt).toISOString());
+      expect(sessionCookieOf(answer)).toBeUndefined();
+      expect(storedRow()).toEqual(before);
+    });
+
+    it('checks the token once its interval has passed, and keeps what ipernity answered', async () => {
+      await handle.close();
+      handle = build({ TOKEN_CHECK_INTERVAL_SECONDS: '600' });
+      const agent = request.agent(handle.app);
+      await walkFlow(agent, simulator, { userId: '52' });
+      simulator.state.revokeUser('52');
+      later(5 * MINUTE);
+      // not due yet: the stored connection is what the visitor has
+      expect((await agent.get('/connection').expect(200)).body.connected).toBe(true);
+      jest.restoreAllMocks();
+      later(11 * MINUTE);
+      expect((await agent.get('/connection').expect(200)).body).toEqual({ connected: false, reason: 'revoked' });
+      expect(JSON.parse(storedRow().data).connection).toBeUndefined();
+      expect((await agent.get('/connection').expect(200)).body).toEqual({ connected: false });
+    });
+
+    it('checks at once when asked with ?check=1, and stores the time of the check', async () => {
+      const agent = request.agent(handle.app);
+      await walkFlow(agent, simulator, { userId: '53' });
+      later(5 * MINUTE);
+      const checked = await agent.get('/connection?check=1').expect(200);
+      expect(checked.body.connected).toBe(true);
+      expect(JSON.parse(storedRow().data).connection.checkedAt).toBe(Date.now());
+      expect((await agent.get('/connection').expect(200)).body.checkedAt).toBe(checked.body.checkedAt);
+    });
   });
 
   it('reads a cookie signed with a previous secret, and ignores one whose signature is wrong', async () => {
