@@ -7,7 +7,8 @@
  *     or Node flags), against the unchanged server: what it would save;
  *   npm run build && node bench/whatif.js --against <git revision> [--cases warning-anon,post-redis]
  *     the working tree's build against the build of an earlier revision:
- *     what the commits since then bought.
+ *     what the commits since then bought (cases: bench/lib.js's request
+ *     loads, and flows-redis or flows-sqlite for complete flows).
  *
  * Both servers run on the server core and are driven at the same time, each
  * by its own 50 connections, so whatever slows the core (other machines'
@@ -38,7 +39,12 @@ const VARIANTS = {
   'both (--max-semi-space-size=8 --max-old-space-size=64)': { args: ['--max-semi-space-size=8', '--max-old-space-size=64'], cases: ['post-redis'], memory: true },
 };
 
-const CASES = lib.REQUEST_CASES;
+const CASES = {
+  ...lib.REQUEST_CASES,
+  // complete flows from 50 visitors per server: every route in a flow's proportions
+  'flows-redis': { store: 'redis', flows: true },
+  'flows-sqlite': { store: 'sqlite', flows: true },
+};
 
 const option = (name, fallback) => (process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : fallback);
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
@@ -52,6 +58,25 @@ async function prepared(rig, bench, store, { args, tag, port, root }) {
   }
   const { cookie: csrfCookie, token } = await bench.csrfPair({ appOrigin: server.origin }, server);
   return { server, inputs: { sessionCookie: lib.cookieHeader(connected), csrfCookie, postBody: lib.form({ _csrf: token, perm_doc: 'read', return_to: '/after' }) } };
+}
+
+let nextUserId = 50_000_000;
+
+/** `seconds` of complete flows from 50 visitors against one server: flows per second and the server's CPU share. */
+async function flowLoad(rig, bench, server, seconds) {
+  const deadline = performance.now() + seconds * 1000;
+  let flows = 0;
+  const watch = lib.cpuWatch({ server: server.child.pid });
+  await Promise.all(
+    Array.from({ length: bench.SETTINGS.concurrency }, async () => {
+      while (performance.now() < deadline) {
+        await lib.walkFlow({ app: server.app, sim: rig.sim, appOrigin: server.origin, simOrigin: rig.simOrigin, userId: (nextUserId += 1) });
+        flows += 1;
+      }
+    }),
+  );
+  const cpu = watch();
+  return { rps: flows / cpu.wall, serverCpu: cpu.server };
 }
 
 /** Builds `revision` into a temporary checkout that uses this one's node_modules; answers its folder. */
@@ -73,7 +98,7 @@ async function sideBySide(rig, bench, caseName, base, changed, rounds, seconds) 
     await prepared(rig, bench, c.store, { ...base, tag: 'whatif-base', port: basePort }),
     await prepared(rig, bench, c.store, { ...changed, tag: 'whatif-changed', port: changedPort }),
   ];
-  const drive = (s) => Promise.all(sides.map((side) => bench.cannon(side.server.origin, c.request(side.inputs), s, side.server.child.pid)));
+  const drive = (s) => Promise.all(sides.map((side) => (c.flows ? flowLoad(rig, bench, side.server, s) : bench.cannon(side.server.origin, c.request(side.inputs), s, side.server.child.pid))));
   try {
     await drive(3); // past the JIT's warm-up
     const costs = [[], []];
