@@ -16,8 +16,11 @@
  * changed server's CPU time per request over the other's, and the figure is
  * the median of the rounds. Run one after the other instead, rounds on a
  * busy host varied from 0.2 to 0.4 ms per request, burying changes of a few
- * percent; at the same time the ratio stays within about 5% round to round,
- * and a server measured against itself comes out at 1.00.
+ * percent. Every round starts both servers anew: two processes of one build
+ * kept for a whole run differed by up to 4% in either direction, run to run;
+ * with new processes each round, the same build against itself measured
+ * -0.8% to +2.0% (three runs of six rounds, two loads each). Changes below about 2% need
+ * repeated runs.
  */
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -93,26 +96,29 @@ function buildRevision(revision) {
 async function sideBySide(rig, bench, caseName, base, changed, rounds, seconds) {
   const c = CASES[caseName];
   if (!c) throw new Error(`no case ${caseName}; cases: ${Object.keys(CASES).join(', ')}`);
-  const [basePort, changedPort] = await Promise.all([lib.freePort(), lib.freePort()]);
-  const sides = [
-    await prepared(rig, bench, c.store, { ...base, tag: 'whatif-base', port: basePort }),
-    await prepared(rig, bench, c.store, { ...changed, tag: 'whatif-changed', port: changedPort }),
-  ];
-  const drive = (s) => Promise.all(sides.map((side) => (c.flows ? flowLoad(rig, bench, side.server, s) : bench.cannon(side.server.origin, c.request(side.inputs), s, side.server.child.pid))));
-  try {
-    await drive(3); // past the JIT's warm-up
-    const costs = [[], []];
-    const ratios = [];
-    for (let round = 0; round < rounds; round += 1) {
+  const costs = [[], []];
+  const ratios = [];
+  const peaks = [0, 0];
+  for (let round = 0; round < rounds; round += 1) {
+    // new processes every round, started in turn first: two processes of the same build can differ by a few
+    // percent for as long as they run (what their JIT made of the code), which a round of its own averages out
+    const [basePort, changedPort] = await Promise.all([lib.freePort(), lib.freePort()]);
+    const specs = [{ ...base, tag: 'whatif-base', port: basePort }, { ...changed, tag: 'whatif-changed', port: changedPort }];
+    const order = round % 2 === 0 ? [0, 1] : [1, 0];
+    const sides = [];
+    try {
+      for (const i of order) sides[i] = await prepared(rig, bench, c.store, specs[i]);
+      const drive = (s) => Promise.all(sides.map((side) => (c.flows ? flowLoad(rig, bench, side.server, s) : bench.cannon(side.server.origin, c.request(side.inputs), s, side.server.child.pid))));
+      await drive(3); // past the JIT's warm-up
       const runs = await drive(seconds);
       runs.forEach((run, i) => costs[i].push((run.serverCpu * 1000) / run.rps));
       ratios.push(costs[1][round] / costs[0][round]);
+      sides.forEach((side, i) => (peaks[i] = Math.max(peaks[i], lib.memoryOf(side.server.child.pid).peak)));
+    } finally {
+      for (const side of sides) if (side) await rig.stopServer(side.server);
     }
-    const peaks = sides.map((side) => lib.memoryOf(side.server.child.pid).peak);
-    return { base: median(costs[0]), changed: median(costs[1]), ratio: median(ratios), ratios, peaks };
-  } finally {
-    for (const side of sides) await rig.stopServer(side.server);
   }
+  return { base: median(costs[0]), changed: median(costs[1]), ratio: median(ratios), ratios, peaks };
 }
 
 function describe(label, result, memory) {
@@ -163,7 +169,7 @@ async function main() {
   if (!process.argv.includes('--no-write') && !only && !against) {
     const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }).toString().trim();
     const head = `## What-if: CPU time per request with one change\n\nRun ${new Date().toISOString()} · commit ${commit} · ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}) · Node ${process.version} · load average ${os.loadavg()[0].toFixed(2)}. ` +
-      `Two servers side by side on core 1 (unchanged, changed), warmed with ten flows and 3 s of load, then driven at the same time by 50 connections each in ${rounds} rounds of ${seconds} s; ` +
+      `Two servers side by side on core 1 (unchanged, changed), started anew for each of ${rounds} rounds, warmed with ten flows and 3 s of load, then driven at the same time by 50 connections each for ${seconds} s; ` +
       'each round gives the changed server\'s CPU time per request over the unchanged one\'s, and the figure is the median of the rounds. ' +
       'Changes are made in the running process by a preload (bench/whatif/) or Node flags; src/ is untouched.\n\n';
     require('./results').writeSection('whatif', `${head}${lines.map((line) => `- ${line}`).join('\n')}\n`);
