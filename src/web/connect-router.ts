@@ -328,13 +328,13 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
     });
   } satisfies AsyncHandler);
 
-  // The connection as JSON for the site's own front end; `?check=1` asks ipernity now.
   /** `?check=1` asks ipernity now and keeps its answer: that needs the writable session. */
   function connectionSessionFor(req: Request, res: Response, next: NextFunction): void {
     if ((req.query as Record<string, unknown>).check === '1') sessions.optional(req, res, next);
     else connectionSession(req, res, next);
   }
 
+  // The connection as JSON for the site's own front end; `?check=1` asks ipernity now.
   router.get('/connection', answersJson, connectionSessionFor, async function connectionJson(req, res) {
     res.set('Cache-Control', 'no-store');
     if (!req.session) {
