@@ -480,8 +480,8 @@ async function withFloorServer(rig, script, use) {
 }
 
 /** Complete flows for `seconds` from 50 concurrent visitors, each as a distinct ipernity user. */
-async function flowsCase(rig, server, name) {
-  const deadline = performance.now() + SETTINGS.flowSeconds * 1000;
+async function flowsCase(rig, server, name, seconds = SETTINGS.flowSeconds) {
+  const deadline = performance.now() + seconds * 1000;
   const latencies = [];
   const failures = {};
   let lastJar;
@@ -492,7 +492,7 @@ async function flowsCase(rig, server, name) {
       while (performance.now() < deadline) {
         const flowStarted = performance.now();
         try {
-          const { jar } = await lib.walkFlow({ app: server.app, sim: rig.sim, appOrigin: rig.appOrigin, simOrigin: rig.simOrigin, userId: (nextUserId += 1) });
+          const { jar } = await lib.walkFlow({ app: server.app, sim: rig.sim, appOrigin: server.origin, simOrigin: rig.simOrigin, userId: (nextUserId += 1) });
           latencies.push(performance.now() - flowStarted);
           lastJar = jar;
         } catch (error) {

@@ -63,25 +63,6 @@ async function prepared(rig, bench, store, { args, tag, port, root }) {
   return { server, inputs: { sessionCookie: lib.cookieHeader(connected), csrfCookie, postBody: lib.form({ _csrf: token, perm_doc: 'read', return_to: '/after' }) } };
 }
 
-let nextUserId = 50_000_000;
-
-/** `seconds` of complete flows from 50 visitors against one server: flows per second and the server's CPU share. */
-async function flowLoad(rig, bench, server, seconds) {
-  const deadline = performance.now() + seconds * 1000;
-  let flows = 0;
-  const watch = lib.cpuWatch({ server: server.child.pid });
-  await Promise.all(
-    Array.from({ length: bench.SETTINGS.concurrency }, async () => {
-      while (performance.now() < deadline) {
-        await lib.walkFlow({ app: server.app, sim: rig.sim, appOrigin: server.origin, simOrigin: rig.simOrigin, userId: (nextUserId += 1) });
-        flows += 1;
-      }
-    }),
-  );
-  const cpu = watch();
-  return { rps: flows / cpu.wall, serverCpu: cpu.server };
-}
-
 /** Builds `revision` into a temporary checkout that uses this one's node_modules; answers its folder. */
 function buildRevision(revision) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ipernity-connect-against-'));
@@ -108,7 +89,7 @@ async function sideBySide(rig, bench, caseName, base, changed, rounds, seconds) 
     const sides = [];
     try {
       for (const i of order) sides[i] = await prepared(rig, bench, c.store, specs[i]);
-      const drive = (s) => Promise.all(sides.map((side) => (c.flows ? flowLoad(rig, bench, side.server, s) : bench.cannon(side.server.origin, c.request(side.inputs), s, side.server.child.pid))));
+      const drive = (s) => Promise.all(sides.map((side, i) => (c.flows ? bench.flowsCase(rig, side.server, `${caseName}, ${i === 0 ? 'unchanged' : 'changed'}`, s) : bench.cannon(side.server.origin, c.request(side.inputs), s, side.server.child.pid))));
       await drive(3); // past the JIT's warm-up
       const runs = await drive(seconds);
       runs.forEach((run, i) => costs[i].push((run.serverCpu * 1000) / run.rps));
