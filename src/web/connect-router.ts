@@ -328,34 +328,30 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
     });
   } satisfies AsyncHandler);
 
-  /** `?check=1` asks ipernity now and keeps its answer: that needs the writable session. */
+  /** `?check=1`: ask ipernity now, whatever the check interval says. */
+  const asksForCheck = (req: Request): boolean => (req.query as Record<string, unknown>).check === '1';
+
+  /** A check keeps ipernity's answer, so it needs the writable session. */
   function connectionSessionFor(req: Request, res: Response, next: NextFunction): void {
-    if ((req.query as Record<string, unknown>).check === '1') sessions.optional(req, res, next);
+    if (asksForCheck(req)) sessions.optional(req, res, next);
     else connectionSession(req, res, next);
   }
 
   // The connection as JSON for the site's own front end; `?check=1` asks ipernity now.
   router.get('/connection', answersJson, connectionSessionFor, async function connectionJson(req, res) {
     res.set('Cache-Control', 'no-store');
-    if (!req.session) {
-      // read only: nothing is due to be checked or written
-      const stored = sessionData(req)?.connection;
-      res.json(stored ? { connected: true, ...viewOf(stored) } : { connected: false });
-      return;
+    let connection = sessionData(req)?.connection;
+    // without `req.session` the session was only read: no check is due and nothing is written
+    if (req.session) {
+      const hadConnection = connection !== undefined;
+      connection = await refreshConnection(req, tokenCheck, asksForCheck(req), logger);
+      if (hadConnection && !connection) {
+        delete req.session.notice;
+        res.json({ connected: false, reason: 'revoked' });
+        return;
+      }
     }
-    const force = (req.query as Record<string, unknown>).check === '1';
-    const hadConnection = Boolean(req.session?.connection);
-    const connection = await refreshConnection(req, tokenCheck, force, logger);
-    if (hadConnection && !connection) {
-      delete req.session.notice;
-      res.json({ connected: false, reason: 'revoked' });
-      return;
-    }
-    if (!connection) {
-      res.json({ connected: false });
-      return;
-    }
-    res.json({ connected: true, ...viewOf(connection) });
+    res.json(connection ? { connected: true, ...viewOf(connection) } : { connected: false });
   } satisfies AsyncHandler);
 
   for (const [path, allow] of [
