@@ -66,7 +66,7 @@ describe('SESSION_STORE=sqlite', () => {
     expect(rows).toHaveLength(1);
     const raw = rows.map((row) => row.data).join('\n') + fs.readFileSync(path.join(dataDir, 'sessions.sqlite')).toString('latin1');
     for (const token of simulator.state.issuedTokens()) expect(raw).not.toContain(token);
-    expect(JSON.parse(rows[0]?.data as string).connection.sealedToken).toMatch(/^v1\./);
+    expect(JSON.parse(rows[0]?.data as string).connection.sealedToken).toMatch(/^v2\./);
     handle = buildApp(testConfig(simulator.url, { SESSION_STORE: 'sqlite', DATA_DIR: dataDir }));
   });
 
