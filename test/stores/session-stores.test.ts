@@ -1,3 +1,4 @@
+import { createCipheriv, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -53,6 +54,33 @@ describe('SESSION_STORE=sqlite', () => {
     const restarted = request.agent(handle.app);
     restarted.jar.setCookies(agent.jar.getCookies({ domain: '127.0.0.1', path: '/', secure: false, script: false }).toValueString().split('; '));
     expect((await restarted.get('/connection').expect(200)).body).toMatchObject({ connected: true, permissions: { doc: 'write' } });
+  });
+
+  it('keeps connections whose token was sealed before subkeys (v1): the token still checks', async () => {
+    const agent = request.agent(handle.app);
+    await walkFlow(agent, simulator, { query: 'perm_doc=write' });
+    await handle.close();
+    // the stored token, sealed again the way earlier versions did: under the configured key itself
+    const [token] = simulator.state.issuedTokens();
+    const { id, key } = handle.config.tokenKeys[0] as { id: string; key: Buffer };
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', key, iv);
+    cipher.setAAD(Buffer.from('ipernity-connect token'));
+    const body = Buffer.concat([cipher.update(token as string, 'utf8'), cipher.final()]);
+    const v1 = ['v1', id, iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), body.toString('base64url')].join('.');
+    const db = new Database(path.join(dataDir, 'sessions.sqlite'));
+    const row = db.prepare('SELECT sid, data FROM sessions').get() as { sid: string; data: string };
+    const data = JSON.parse(row.data);
+    data.connection.sealedToken = v1;
+    db.prepare('UPDATE sessions SET data = ? WHERE sid = ?').run(JSON.stringify(data), row.sid);
+    db.close();
+
+    handle = buildApp(testConfig(simulator.url, { SESSION_STORE: 'sqlite', DATA_DIR: dataDir }));
+    const restarted = request.agent(handle.app);
+    restarted.jar.setCookies(agent.jar.getCookies({ domain: '127.0.0.1', path: '/', secure: false, script: false }).toValueString().split('; '));
+    // a token that did not decrypt, or that ipernity refused, would end the connection here
+    expect((await restarted.get('/connection?check=1').expect(200)).body).toMatchObject({ connected: true, permissions: { doc: 'write' } });
+    expect((await restarted.get('/connection').expect(200)).body).toMatchObject({ connected: true });
   });
 
   it('never holds the ipernity token in clear in the database file', async () => {
