@@ -5,6 +5,7 @@
 export * from './ipernity';
 export { loadConfig, ConfigError, DEFAULTS, type Config } from './config';
 export { createApp, STATIC_DIR, type AppHandle, type AppDeps } from './web/app';
+export { createHttpServer } from './web/http-server';
 export { createConnectRouter, type ConnectRouterOptions } from './web/connect-router';
 export { createAttemptCookie, type AttemptCookie, type AttemptCookieOptions } from './web/attempts';
 // the parts createConnectRouter takes, for a site that assembles its own app

@@ -1,6 +1,6 @@
-import http from 'node:http';
 import { ConfigError, loadConfig } from './config';
 import { createApp } from './web/app';
+import { createHttpServer } from './web/http-server';
 
 /** Starts the server: reads the configuration, listens, and shuts down gracefully on SIGTERM/SIGINT. */
 export async function main(): Promise<void> {
@@ -16,7 +16,7 @@ export async function main(): Promise<void> {
   }
   const handle = createApp(config);
   const { logger } = handle;
-  const server = http.createServer(handle.app);
+  const server = createHttpServer(handle.app);
   server.keepAliveTimeout = 65_000; // longer than common proxies' idle timeout, so they close first
   server.headersTimeout = 66_000;
   server.requestTimeout = 30_000;
