@@ -13,12 +13,16 @@ const isClass = (constructor: unknown): boolean => Function.prototype.toString.c
  * with the app's own prototypes (`app.request`, `app.response`).
  *
  * Express gives every request and response those prototypes with
- * `Object.setPrototypeOf` when it starts handling them. Objects changed that
- * way, and what they reach, survive V8's young-generation collections: at
- * 200 callbacks a second a quarter of the young generation survived each
- * collection and about 2 MB was promoted, pausing the server 3–7 ms each
- * time and bringing a full collection every two seconds. Made with the
- * app's prototypes, Express's call changes nothing.
+ * `Object.setPrototypeOf` when it starts handling them, which V8 makes slow
+ * (nodejs/node#37457; expressjs/express#5998 proposes this way out). Here it
+ * cost the warning page about half of its CPU, and objects changed that way,
+ * with what they reach, survived V8's young-generation collections: at 200
+ * callbacks a second a quarter of the young generation survived each one
+ * and about 2 MB was promoted, pausing the server 3–7 ms each time and
+ * bringing a full collection every two seconds. Made with the app's
+ * prototypes, Express's call changes nothing.
+ *
+ * `options` are the server's, except the two constructors this sets.
  *
  * Node's `IncomingMessage` and `ServerResponse` are plain constructor
  * functions, so they run on an object made with another prototype. Should
