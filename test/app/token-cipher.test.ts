@@ -1,16 +1,8 @@
-import { createCipheriv, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { TokenCipher, TokenUnreadableError } from '../../src/web/token-cipher';
+import { sealedV1 } from '../support/harness';
 
 const key = (n: number) => ({ id: `k${n}`, key: Buffer.alloc(32, n) });
-
-/** A token sealed the way values were before subkeys (`v1`: the configured key itself), as stored sessions still hold. */
-function sealedV1(plaintext: string, { id, key: secret }: { id: string; key: Buffer }): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', secret, iv);
-  cipher.setAAD(Buffer.from('ipernity-connect token'));
-  const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-  return ['v1', id, iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), ciphertext.toString('base64url')].join('.');
-}
 
 /** A sealed value with one of its dot-separated parts replaced. */
 function withPart(sealed: string, index: number, part: (old: string) => string): string {

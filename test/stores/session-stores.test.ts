@@ -1,11 +1,11 @@
-import { createCipheriv, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { createClient } from 'redis';
 import request from 'supertest';
-import { buildApp, csrfOf, startSimulator, testConfig, walkFlow, authorizeAtSimulator, type RunningSimulator, type TestApp } from '../support/harness';
+import { buildApp, csrfOf, sealedV1, startSimulator, testConfig, walkFlow, authorizeAtSimulator, type RunningSimulator, type TestApp } from '../support/harness';
+import type { TokenKey } from '../../src/config';
 import { startRedis, stopRedis } from '../support/redis';
 import type { AppHandle } from '../../src/web/app';
 
@@ -62,12 +62,7 @@ describe('SESSION_STORE=sqlite', () => {
     await handle.close();
     // the stored token, sealed again the way earlier versions did: under the configured key itself
     const [token] = simulator.state.issuedTokens();
-    const { id, key } = handle.config.tokenKeys[0] as { id: string; key: Buffer };
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', key, iv);
-    cipher.setAAD(Buffer.from('ipernity-connect token'));
-    const body = Buffer.concat([cipher.update(token as string, 'utf8'), cipher.final()]);
-    const v1 = ['v1', id, iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), body.toString('base64url')].join('.');
+    const v1 = sealedV1(token as string, handle.config.tokenKeys[0] as TokenKey);
     const db = new Database(path.join(dataDir, 'sessions.sqlite'));
     const row = db.prepare('SELECT sid, data FROM sessions').get() as { sid: string; data: string };
     const data = JSON.parse(row.data);

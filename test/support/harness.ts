@@ -1,3 +1,4 @@
+import { createCipheriv, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
@@ -7,6 +8,16 @@ import { createApp, type AppDeps, type AppHandle } from '../../src/web/app';
 import { createLogger } from '../../src/web/logging';
 import { createSimulatorApp, type SimulatorOptions } from '../../src/simulator/app';
 import type { SimulatedUser } from '../../src/simulator/state';
+import type { TokenKey } from '../../src/config';
+
+/** A token sealed the way values were before subkeys (`v1`: under the configured key itself), as stored sessions may still hold. */
+export function sealedV1(plaintext: string, { id, key }: TokenKey): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  cipher.setAAD(Buffer.from('ipernity-connect token'));
+  const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+  return ['v1', id, iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), ciphertext.toString('base64url')].join('.');
+}
 
 export const API_KEY = 'test-api-key-0123456789abcdef';
 export const API_SECRET = 'test-api-secret-fedcba9876543210';
