@@ -120,9 +120,13 @@ function cpuWatch(pids = {}) {
   };
 }
 
+/** The bearer token the benchmark's production servers keep `/metrics` behind (so it stays on their main port). */
+const METRICS_TOKEN = 'bench-metrics-token';
+
 /** A Prometheus text exposition as a map from `name{labels}` to value. */
 async function scrapeMetrics(dispatcher, origin) {
-  const answer = await exchange(dispatcher, origin, '/metrics');
+  const answer = await exchange(dispatcher, origin, '/metrics', { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+  if (answer.status !== 200) throw new Error(`/metrics answered ${answer.status}`);
   const values = new Map();
   for (const line of answer.text.split('\n')) {
     if (!line || line.startsWith('#')) continue;
@@ -221,10 +225,11 @@ async function walkFlow({ app, sim, appOrigin, simOrigin, userId, query = 'perm_
   const link = new URL(start.headers.location);
   const page = await exchange(sim, simOrigin, link.pathname + link.search);
   if (page.status !== 200) throw new FlowError('authorize page', page.status);
+  // the simulator's form is CSRF-protected: its hidden fields (the `_csrf` token among them) and its cookie go back with the decision
   const decision = await exchange(sim, simOrigin, link.pathname, {
     method: 'POST',
-    headers: { 'content-type': FORM },
-    body: form({ ...Object.fromEntries(link.searchParams), decision: 'authorize', user_id: String(userId) }),
+    headers: { 'content-type': FORM, cookie: cookieHeader(keepCookies(new Map(), page.headers['set-cookie'])) },
+    body: form({ ...hiddenFields(page.text), decision: 'authorize', user_id: String(userId) }),
   });
   if (decision.status !== 303) throw new FlowError('authorize decision', decision.status);
   const back = new URL(decision.headers.location);
@@ -256,6 +261,7 @@ module.exports = {
   coreBusySeconds,
   cpuWatch,
   scrapeMetrics,
+  METRICS_TOKEN,
   FlowError,
   cookieHeader,
   cpuSecondsOf,

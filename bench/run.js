@@ -115,6 +115,7 @@ class Rig {
       NODE_ENV: 'production',
       PORT: String(port),
       PUBLIC_URL: origin,
+      METRICS_TOKEN: lib.METRICS_TOKEN,
       SESSION_SECRET,
       IPERNITY_API_KEY: API_KEY,
       IPERNITY_API_SECRET: API_SECRET,
@@ -297,9 +298,10 @@ async function prepareCallbacks(rig, server, count) {
     if (start.status !== 303) throw new Error(`POST /connect answered ${start.status}`);
     const jar = lib.keepCookies(new Map(), start.headers['set-cookie']);
     const link = new URL(start.headers.location);
+    // no authorization page here: the decision says it comes from the simulator's own page, as a browser's does
     const decision = await lib.exchange(rig.sim, rig.simOrigin, link.pathname, {
       method: 'POST',
-      headers: { 'content-type': lib.FORM },
+      headers: { 'content-type': lib.FORM, 'sec-fetch-site': 'same-origin' },
       body: lib.form({ ...Object.fromEntries(link.searchParams), decision: 'authorize', user_id: String((nextUserId += 1)) }),
     });
     if (decision.status !== 303) throw new Error(`the simulator's authorization answered ${decision.status}`);

@@ -24,6 +24,8 @@ export const DEFAULTS = {
   RATE_LIMIT_PER_MINUTE: 60,
   SHUTDOWN_TIMEOUT_MS: 10_000,
   METRICS_ENABLED: true,
+  METRICS_PORT: 9464,
+  METRICS_HOST: '127.0.0.1',
 } as const;
 
 /** The sandbox's built-in simulator lives under this path of the app. */
@@ -84,7 +86,17 @@ export interface Config {
   countdownSeconds: number;
   logLevel: string;
   trustProxy: boolean | number | string;
-  metrics: { enabled: boolean; token?: string };
+  metrics: {
+    enabled: boolean;
+    token?: string;
+    /**
+     * `/metrics` has a listener of its own, on `host:port`, and none on the
+     * main port: in production without a token, so that they are never public.
+     */
+    ownListener: boolean;
+    port: number;
+    host: string;
+  };
   rateLimitPerMinute: number;
   shutdownTimeoutMs: number;
 }
@@ -142,6 +154,8 @@ const schema = z.object({
   TRUST_PROXY: optionalString,
   METRICS_ENABLED: z.enum(['true', 'false'], { message: 'METRICS_ENABLED must be true or false' }).optional(),
   METRICS_TOKEN: optionalString,
+  METRICS_PORT: integer('METRICS_PORT', 0, 65535).optional(),
+  METRICS_HOST: z.string().regex(/^[^\s/]+$/, 'METRICS_HOST must be an address or a host name, e.g. 127.0.0.1 (loopback) or 0.0.0.0 (every interface)').optional(),
   RATE_LIMIT_PER_MINUTE: integer('RATE_LIMIT_PER_MINUTE', 0, 1_000_000).optional(),
   SHUTDOWN_TIMEOUT_MS: integer('SHUTDOWN_TIMEOUT_MS', 0, 600_000).optional(),
 });
@@ -230,6 +244,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const maxAgeMs = (e.SESSION_MAX_AGE_SECONDS ?? DEFAULTS.SESSION_MAX_AGE_SECONDS) * 1000;
   if (idleTimeoutMs > maxAgeMs) problems.push('SESSION_IDLE_TIMEOUT_SECONDS: must not be longer than SESSION_MAX_AGE_SECONDS');
 
+  const metricsEnabled = (e.METRICS_ENABLED ?? String(DEFAULTS.METRICS_ENABLED)) === 'true';
+  const metricsPort = e.METRICS_PORT ?? DEFAULTS.METRICS_PORT;
+  // a public /metrics needs a token: without one, production serves it on a listener of its own (loopback by default)
+  const metricsOwnListener = metricsEnabled && production && !e.METRICS_TOKEN;
+  if (metricsOwnListener && metricsPort !== 0 && metricsPort === port) {
+    problems.push(`METRICS_PORT: must differ from PORT (${port}); without METRICS_TOKEN, production serves /metrics on a port of its own`);
+  }
+
   if (problems.length) throw new ConfigError(problems);
 
   const apiKey = sandbox ? `sandbox-${randomBytes(8).toString('hex')}` : (e.IPERNITY_API_KEY as string);
@@ -264,7 +286,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     countdownSeconds: e.CONNECT_COUNTDOWN_SECONDS ?? DEFAULTS.CONNECT_COUNTDOWN_SECONDS,
     logLevel: e.LOG_LEVEL,
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
-    metrics: { enabled: (e.METRICS_ENABLED ?? String(DEFAULTS.METRICS_ENABLED)) === 'true', token: e.METRICS_TOKEN },
+    metrics: { enabled: metricsEnabled, token: e.METRICS_TOKEN, ownListener: metricsOwnListener, port: metricsPort, host: e.METRICS_HOST ?? DEFAULTS.METRICS_HOST },
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE ?? DEFAULTS.RATE_LIMIT_PER_MINUTE,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS ?? DEFAULTS.SHUTDOWN_TIMEOUT_MS,
   };

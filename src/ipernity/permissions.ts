@@ -136,6 +136,13 @@ export function missing(granted: GrantedPermissions | RequestedPermissions, requ
   return lacking;
 }
 
+/** True when both sets give every known item the same level (`none` and absent alike). */
+export function samePermissions(a: GrantedPermissions | RequestedPermissions, b: GrantedPermissions | RequestedPermissions): boolean {
+  const left = a as Readonly<Record<string, Level | undefined>>;
+  const right = b as Readonly<Record<string, Level | undefined>>;
+  return PERMISSION_ITEMS.every((item) => rank(left[item]) === rank(right[item]));
+}
+
 /** The higher level of each known item in either set: an upgrade never loses a grant. */
 export function union(a: GrantedPermissions | RequestedPermissions, b: GrantedPermissions | RequestedPermissions): RequestedPermissions {
   const merged: Partial<Record<PermissionItem, GrantLevel>> = {};

@@ -1,12 +1,14 @@
+import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
-import express, { type Request, type Response, type Router } from 'express';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { Eta } from 'eta';
 import { sign } from '../ipernity/signature';
 import { grantedItems, parsePermissionQuery, type RequestedPermissions } from '../ipernity/permissions';
 import { isFrob } from '../ipernity/frob';
 import { DEFAULT_FROB_TTL_MS, SimulatorState, type SimulatedApp, type SimulatedUser } from './state';
 import { FaultSwitch, parseFault } from './faults';
+import { createCsrf, CSRF_FIELD, type Csrf } from '../web/csrf';
 
 export type { SimulatedApp, SimulatedUser } from './state';
 export type { Fault } from './faults';
@@ -22,6 +24,22 @@ export interface SimulatorOptions {
   control?: boolean;
   /** Folder of the templates (`views/`). */
   viewsDir?: string;
+  /**
+   * The origin the authorization page is served from (the app's PUBLIC_URL
+   * origin when mounted in it): a decision whose `Origin` header names
+   * another is refused. Without it, the request's own `protocol://host`.
+   */
+  origin?: string;
+  /** Signs the authorization form's CSRF tokens; a random one per simulator without it. */
+  csrfSecret?: string;
+}
+
+/** The simulator's CSRF cookie: a name of its own, so it never meets the app's when mounted on the same host. */
+export const SIMULATOR_CSRF_COOKIE = 'ipernity-sim.csrf';
+
+/** The CSRF cookie's name: `__Host-` prefixed on https, as the app's own cookies are. */
+function csrfCookieName(secure: boolean): string {
+  return `${secure ? '__Host-' : ''}${SIMULATOR_CSRF_COOKIE}`;
 }
 
 /** The account the authorization page says is signed in. */
@@ -83,6 +101,24 @@ export function createSimulator(options: SimulatorOptions): Simulator {
   const eta = new Eta({ views: options.viewsDir ?? path.join(__dirname, '..', '..', 'views'), cache: true });
   const router = express.Router();
 
+  // The authorization form gets the app's own CSRF protection (Fetch Metadata, Origin, signed double submit).
+  const csrfSecrets = [options.csrfSecret ?? randomBytes(32).toString('base64url')];
+  const fixedSecure = options.origin !== undefined && new URL(options.origin).protocol === 'https:';
+  const fixedCsrf: Csrf | undefined = options.origin
+    ? createCsrf({ secrets: csrfSecrets, cookieName: csrfCookieName(fixedSecure), secure: fixedSecure, origin: new URL(options.origin).origin })
+    : undefined;
+  /**
+   * The CSRF checks for a request. Without an `origin` option the simulator
+   * is its own site, whichever host it is reached on, so the request's own
+   * origin is the one a form may come from: a browser names in `Origin` the
+   * page that sent a form, and a page of another site has another origin.
+   */
+  function csrfFor(req: Request): Csrf {
+    if (fixedCsrf) return fixedCsrf;
+    const secure = req.secure;
+    return createCsrf({ secrets: csrfSecrets, cookieName: csrfCookieName(secure), secure, origin: `${req.protocol}://${req.get('host') ?? ''}` });
+  }
+
   function page(res: Response, status: number, template: string, data: Record<string, unknown>): void {
     res.status(status).type('html').set('Cache-Control', 'no-store').send(eta.render(template, data));
   }
@@ -121,19 +157,33 @@ export function createSimulator(options: SimulatorOptions): Simulator {
   router.get('/apps/authorize', function authorizePage(req, res) {
     const link = checkLink(req.query as Record<string, unknown>, res);
     if (!link) return;
-    const hidden = Object.entries(req.query as Record<string, string>);
+    const hidden = Object.entries(req.query as Record<string, string>).filter(([name]) => name !== CSRF_FIELD);
     page(res, 200, 'simulator/authorize', {
       appName: link.app.name,
       permissions: grantedItems(link.permissions),
       hidden,
+      // undefined for a browser that sends Fetch Metadata: its POST says where it comes from
+      csrfToken: csrfFor(req).token(req, res),
       users: offeredUsers(state.users.values()),
     });
   });
 
   // The visitor's decision: web keys go back to the callback, desktop keys get a "go back" page.
-  router.post('/apps/authorize', express.urlencoded({ extended: false, limit: '8kb' }), function authorizeDecision(req, res) {
+  // The body is parsed first: the CSRF check reads the form's `_csrf` field.
+  router.post('/apps/authorize', express.urlencoded({ extended: false, limit: '8kb' }), function checkCsrf(req: Request, res: Response, next: NextFunction) {
+    csrfFor(req).verify(req, res, (error?: unknown) => {
+      if (error === undefined || error === null) {
+        next();
+        return;
+      }
+      page(res, 403, 'simulator/message', {
+        title: 'Authorization form refused',
+        message: `This authorization form was sent from another site or lacked its security token (${(error as Error).message}). Nothing was authorized: go back to the application and connect again.`,
+      });
+    });
+  }, function authorizeDecision(req, res) {
     const body = (req.body ?? {}) as Record<string, unknown>;
-    const { decision, user_id: userId, ...linkParams } = body;
+    const { decision, user_id: userId, [CSRF_FIELD]: _csrf, ...linkParams } = body;
     const link = checkLink(linkParams, res);
     if (!link) return;
     const user = typeof userId === 'string' ? state.user(userId) : users[0];

@@ -13,13 +13,14 @@ import { createCsrf } from './csrf';
 import { createErrorHandler, notFound } from './error-handler';
 import { WebError, WebErrorCodes } from './errors';
 import { createPermissionGuard } from './guard';
-import { createHealthRouter } from './health-router';
+import { createHealthRouter, createMetricsApp } from './health-router';
 import { createHomeRouter } from './home-router';
 import { createLogger, createRequestLogger } from './logging';
 import { Metrics } from './metrics';
 import type { ReconnectingRedisRateLimitStore } from './rate-limit-store';
 import { createRenderer } from './render';
-import { createSessionStack, type SessionStack } from './sessions';
+import { createSessionStack, sessionData, type SessionStack } from './sessions';
+import { SqliteSessionStore } from './sqlite-store';
 import { TokenCipher } from './token-cipher';
 import type { RequestedPermissions } from '../ipernity';
 import type { RequestHandler } from 'express';
@@ -44,6 +45,12 @@ export interface AppHandle {
   sessions: SessionStack;
   client: IpernityClient;
   metrics: Metrics;
+  /**
+   * Serves only `/metrics`, for a listener of its own (`server.ts` listens on
+   * `config.metrics.host:port`): set when `config.metrics.ownListener`, and
+   * then `app` has no `/metrics`.
+   */
+  metricsApp?: Express;
   /** The built-in simulator, in sandbox mode. */
   simulator?: Simulator;
   /** Guard for a site's own routes: `requirePermission({ doc: 'write' })`. */
@@ -52,16 +59,26 @@ export interface AppHandle {
   close(): Promise<void>;
 }
 
+/**
+ * Warns at start-up about proxy settings that let the server misread requests: with `TRUST_PROXY=true` any client
+ * chooses its address (and so its rate limit) with `X-Forwarded-For`; with an https PUBLIC_URL and no TRUST_PROXY,
+ * requests from the TLS proxy look like http and the Secure session cookie is never sent.
+ */
+function warnAboutProxy(config: Config, logger: Logger): void {
+  if (config.trustProxy === true) {
+    logger.warn({ event: 'trust_proxy_permissive' }, 'TRUST_PROXY=true trusts every X-Forwarded-For hop, so clients choose their own address; set the number of proxies (1) or their subnet instead');
+  } else if (config.secure && config.trustProxy === false) {
+    logger.warn({ event: 'trust_proxy_missing' }, 'PUBLIC_URL is https but TRUST_PROXY is not set: behind a TLS proxy no visitor can connect; set TRUST_PROXY to the number of proxies (1) or their subnet');
+  }
+}
+
 /** Builds the application from a configuration; never listens (see `server.ts`). */
 export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
   const logger = deps.logger ?? createLogger(config.logLevel);
   const sessions = createSessionStack(config, logger, { store: deps.sessionStore });
-  const sqliteLength = config.session.store === 'sqlite' && !deps.sessionStore;
-  const metrics = new Metrics(
-    sqliteLength
-      ? () => new Promise((resolve) => sessions.store.length?.((error, length) => resolve(error ? undefined : length)))
-      : undefined,
-  );
+  // counted off the event loop (the checkpoint thread), at most every 5 s: scrapes answer the last count
+  const sqlite = !deps.sessionStore && sessions.store instanceof SqliteSessionStore ? sessions.store : undefined;
+  const metrics = new Metrics(sqlite ? () => sqlite.countActive() : undefined);
   const client = new IpernityClient({
     apiUrl: config.ipernity.apiUrl,
     apiKey: config.ipernity.apiKey,
@@ -75,13 +92,25 @@ export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
     cookieName: cookieNameFor(config, 'csrf'),
     secure: config.secure,
     origin: config.publicUrl.origin,
+    // the session the browser will present next: the one this request stored, else the one its cookie names
+    sessionIdOf: (req) => (req.session?.createdAt !== undefined ? req.sessionID : sessions.sessionIdOf(req)),
   });
   const attempts = createAttemptCookie({
     cipher,
     cookieName: cookieNameFor(config, 'attempts'),
     secure: config.secure,
   });
-  const render = createRenderer({ appName: config.ipernity.appName, sandbox: config.sandbox, basePath: '', staticPath: STATIC_PATH });
+  const render = createRenderer({
+    appName: config.ipernity.appName,
+    sandbox: config.sandbox,
+    basePath: '',
+    staticPath: STATIC_PATH,
+    viewer(req, res) {
+      const user = sessionData(req)?.connection?.user;
+      return user && { realname: user.realname, username: user.username, csrfToken: csrf.token(req, res) };
+    },
+  });
+  warnAboutProxy(config, logger);
 
   const app = express();
   app.disable('x-powered-by');
@@ -89,7 +118,8 @@ export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
   app.set('query parser', 'simple'); // repeated parameters become arrays, no nested objects
   app.set('etag', false); // pages are per visitor and never cached
 
-  app.use(createHealthRouter({ storeReady: sessions.ping, metrics: config.metrics.enabled ? metrics : undefined, metricsToken: config.metrics.token }));
+  const metricsHere = config.metrics.enabled && !config.metrics.ownListener;
+  app.use(createHealthRouter({ storeReady: sessions.ping, metrics: metricsHere ? metrics : undefined, metricsToken: config.metrics.token }));
   app.use(createRequestLogger(logger));
 
   const authorizeOrigin = new URL(config.ipernity.authorizeUrl).origin;
@@ -145,6 +175,8 @@ export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
         },
       ],
       users: [DEFAULT_USER],
+      // its forms come from the site's own origin (behind a TLS proxy the request alone would say http)
+      origin: config.publicUrl.origin,
     });
     app.use(SANDBOX_PATH, simulator.router);
   }
@@ -165,6 +197,8 @@ export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
         legacyHeaders: false,
         passOnStoreError: true, // a Redis outage must not also lock visitors out; sessions answer 503 anyway
         store: rateLimitStore,
+        // TRUST_PROXY=true is warned about once at start-up (see warnAboutProxy), not with a stack trace per process
+        validate: { trustProxy: config.trustProxy !== true },
         handler(_req, _res, next) {
           next(new WebError(WebErrorCodes.RATE_LIMITED, 429, 'too many connection attempts'));
         },
@@ -183,6 +217,7 @@ export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
       csrf,
       render,
       basePath: '',
+      secure: config.secure,
       tokenCheckIntervalMs: config.tokenCheckIntervalMs,
       countdownSeconds: config.countdownSeconds,
       logger,
@@ -203,6 +238,7 @@ export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
     sessions,
     client,
     metrics,
+    metricsApp: config.metrics.ownListener ? createMetricsApp(metrics) : undefined,
     simulator,
     requirePermission: createPermissionGuard({ session: sessions.optional, basePath: '' }),
     async close() {

@@ -8,17 +8,20 @@ import {
   parseFrob,
   parsePermissionQuery,
   PERMISSION_ITEMS,
+  samePermissions,
   satisfies,
   toParams,
   union,
+  type GrantedPermissions,
   type IpernityClient,
+  type TokenGrant,
   type RequestedPermissions,
   type ValidatedFrob,
 } from '../ipernity';
 import type { AuthMode } from '../config';
 import { liveAttempts, type AttemptCookie } from './attempts';
 import type { Csrf } from './csrf';
-import { methodNotAllowed, WebError, WebErrorCodes } from './errors';
+import { methodNotAllowed, storeUnavailable, WebError, WebErrorCodes } from './errors';
 import type { Metrics } from './metrics';
 import type { Renderer } from './render';
 import { safeReturnTo } from './return-to';
@@ -50,11 +53,13 @@ export interface ConnectRouterOptions {
    * `readOnly` serves the routes that only read the session (the warning page, `POST /connect`), and `readOnlyUnless`
    * `GET /connection` when no token check is due; without them those routes use `optional`.
    */
-  sessions: Pick<SessionStack, 'required' | 'optional'> & Partial<Pick<SessionStack, 'readOnly' | 'readOnlyUnless'>>;
+  sessions: Pick<SessionStack, 'required' | 'optional' | 'ping'> & Partial<Pick<SessionStack, 'readOnly' | 'readOnlyUnless'>>;
   csrf: Csrf;
   render: Renderer;
   /** Where the router is mounted, for the links and forms it renders (`''` at the root). */
   basePath: string;
+  /** PUBLIC_URL is https: a callback that reaches the server as http means TRUST_PROXY is missing (default false). */
+  secure?: boolean;
   tokenCheckIntervalMs: number;
   countdownSeconds: number;
   logger: Logger;
@@ -72,6 +77,36 @@ interface PageAsk {
   readonly returnTo: string;
   readonly requestedParams: ReadonlyArray<[string, string]>;
   readonly key: string;
+}
+
+/** A frob exchanged: what ipernity granted, and how long it took to answer. */
+interface Exchanged {
+  grant: TokenGrant;
+  upstreamMs: number;
+}
+
+/**
+ * The attempt a grant answers, among a browser's live ones (oldest first): the newest that asked for exactly what was
+ * granted; else the newest the grant covers; else the newest.
+ */
+export function attemptFor(live: readonly PendingAttempt[], granted: GrantedPermissions): PendingAttempt {
+  const newestFirst = [...live].reverse();
+  return (
+    newestFirst.find((attempt) => samePermissions(granted, attempt.permissions)) ??
+    newestFirst.find((attempt) => satisfies(granted, attempt.permissions)) ??
+    (newestFirst[0] as PendingAttempt)
+  );
+}
+
+/** A `?check=1` answered by a check younger than this reuses it. */
+export const CHECK_REUSE_MS = 5000;
+
+/** Fetch Metadata of a page the visitor reached from this site (`same-origin`) or by typing its address (`none`). */
+const OWN_NAVIGATION = new Set(['same-origin', 'none']);
+
+/** The countdown may run: the browser says the visitor came from this site or typed the address (no header, no countdown). */
+function countdownAllowed(req: Request): boolean {
+  return OWN_NAVIGATION.has(req.headers['sec-fetch-site'] as string);
 }
 
 /** A single string from a query or form value; repeated or missing gives undefined. */
@@ -95,6 +130,7 @@ type AsyncHandler = (req: Request, res: Response, next: NextFunction) => Promise
  */
 export function createConnectRouter(options: ConnectRouterOptions): Router {
   const { client, cipher, attempts: attemptCookie, csrf, render, sessions, basePath, metrics, logger } = options;
+  const secure = options.secure ?? false;
   const mode = options.ipernity.mode;
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 32 });
@@ -131,31 +167,38 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
   }
 
   /**
-   * Exchanges the frob, then keeps the connection (under a new session id when the browser had a stored session).
-   * `attempts` are the browser's: all but this one stay in its cookie (the cookie keeps only live ones).
+   * Exchanges the frob; answers the grant, or undefined when the answer is already sent. `spend` runs before any
+   * error is answered (the attempt this exchange used is then gone from the browser).
    */
-  async function connect(req: Request, res: Response, attempts: readonly PendingAttempt[], attempt: PendingAttempt, frob: ValidatedFrob): Promise<void> {
-    let grant;
+  async function exchange(req: Request, res: Response, frob: ValidatedFrob, attempt: PendingAttempt, spend: () => void): Promise<Exchanged | undefined> {
     const asked = performance.now();
     try {
-      grant = await client.getToken(frob);
+      const grant = await client.getToken(frob);
+      // how long ipernity took, on the request's line: what the callback's time is made of
+      return { grant, upstreamMs: Math.round((performance.now() - asked) * 100) / 100 };
     } catch (error) {
+      spend();
       if (error instanceof IpernityApiError && error.apiCode === 2 && req.session.connection) {
         // a reload of the callback after success: the frob is spent, the visitor is connected
         seeOther(res, safeReturnTo(req.session.connection.returnTo));
-        return;
+        return undefined;
       }
       if (error instanceof IpernityApiError && error.apiCode === 2 && mode === 'desktop' && req.method === 'POST') {
         // desktop: the visitor pressed "Complete authorization" before authorizing on ipernity
         renderComplete(req, res, 409, attempt, true);
-        return;
+        return undefined;
       }
       failed(req, res, error, attempt);
     }
-    // how long ipernity took, on the request's line: what the callback's time is made of
-    const upstreamMs = Math.round((performance.now() - asked) * 100) / 100;
+  }
+
+  /**
+   * Keeps the connection, under a new session id when the browser's session was stored (session fixation: every
+   * id a browser had before is replaced; a session made for this request already has one no browser was given).
+   * `attempts` are the browser's: all but this one stay in its cookie (the cookie keeps only live ones).
+   */
+  async function keep(req: Request, res: Response, attempts: readonly PendingAttempt[], attempt: PendingAttempt, { grant, upstreamMs }: Exchanged): Promise<void> {
     const now = Date.now();
-    // a session loaded from the store gets a new id at the moment of connecting (session fixation); a new one already has its own
     if (wasStored(req)) regenerateSession(req);
     req.session.connection = {
       sealedToken: cipher.encrypt(grant.token),
@@ -170,7 +213,30 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
     attemptCookie.write(res, attempts.filter((other) => other.nonce !== attempt.nonce));
     metrics?.flowsCompleted.inc();
     flowEvent(req, logger, 'connected', { userId: grant.user.userId, permissions: grant.permissions, mode, upstreamMs }, 'ipernity account connected');
-    seeOther(res, attempt.returnTo);
+    if (mode === 'desktop') {
+      // the visitor can see whose account this browser now uses: a frob link sent by someone else connects theirs
+      renderConnected(req, res, attempt, grant);
+      return;
+    }
+    seeOther(res, safeReturnTo(attempt.returnTo));
+  }
+
+  /** Desktop mode: exchanges the attempt's frob and keeps the connection. */
+  async function connect(req: Request, res: Response, attempts: readonly PendingAttempt[], attempt: PendingAttempt, frob: ValidatedFrob): Promise<void> {
+    const exchanged = await exchange(req, res, frob, attempt, () => undefined);
+    if (exchanged) await keep(req, res, attempts, attempt, exchanged);
+  }
+
+  /** Desktop mode's last page: whose account was connected, with what, and the way out if it is not the visitor's. */
+  function renderConnected(req: Request, res: Response, attempt: PendingAttempt, grant: TokenGrant): void {
+    const { t } = languageOf(req);
+    render(req, res, 200, 'connected', {
+      title: t('connected.title'),
+      user: grant.user,
+      grantedItems: grantedItems(grant.permissions),
+      returnTo: safeReturnTo(attempt.returnTo),
+      csrfToken: csrf.token(req, res),
+    });
   }
 
   function renderComplete(req: Request, res: Response, status: number, attempt: PendingAttempt, notYet = false): void {
@@ -218,8 +284,12 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
   router.get('/connect', readOnlySession, function warningPage(req, res) {
     const { requested, returnTo, requestedParams, key: askedKey } = askOf(req);
     const granted = sessionData(req)?.connection?.permissions;
-    // the page shows only the permissions asked and granted and where to go back: the rest is the visitor's CSRF token
-    const key = granted ? `${askedKey}\n${JSON.stringify(grantedItems(granted))}` : askedKey;
+    // The countdown submits the form by itself, so it runs only for a visitor who came from this site or typed the
+    // address: a page another site opens (a window it scripts) would otherwise start a flow with one click anywhere.
+    const countdown = countdownAllowed(req) ? options.countdownSeconds : 0;
+    // the page shows only the permissions asked and granted, where to go back and the countdown: the rest is the
+    // visitor's CSRF token (a connected visitor's page also names them, so it is rendered for them alone)
+    const key = `${askedKey}\n${countdown}${granted ? `\n${JSON.stringify(grantedItems(granted))}` : ''}`;
     render.cached(
       req,
       res,
@@ -232,7 +302,7 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
         nothingNew: granted ? satisfies(granted, requested) : false,
         requestedParams,
         returnTo,
-        countdown: options.countdownSeconds,
+        countdown,
       }),
       csrf.token(req, res),
     );
@@ -265,19 +335,14 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
 
   // ipernity sends the browser back here with a frob; only a browser with a pending attempt is connected.
   router.get('/connect/callback', rateLimit, sessions.required, async function callback(req, res) {
+    if (secure && !req.secure) {
+      // the session cookie is Secure: express-session would not send it on a request it thinks is http,
+      // and the visitor would stay disconnected with a connection stored for nobody
+      throw new WebError(WebErrorCodes.TRUST_PROXY_NEEDED, 500, 'PUBLIC_URL is https but the callback arrived over http: set TRUST_PROXY to the proxy in front of this server');
+    }
     const query = req.query as Record<string, unknown>;
     const attempts = attemptCookie.read(req);
     const live = liveAttempts(attempts);
-    if (!Object.prototype.hasOwnProperty.call(query, 'frob') && live.length) {
-      // back from ipernity without a frob: the visitor declined
-      const declined = live[live.length - 1] as PendingAttempt;
-      attemptCookie.write(res, live.filter((attempt) => attempt !== declined));
-      metrics?.flowsFailed.inc({ reason: 'DENIED' });
-      flowEvent(req, logger, 'denied', {}, 'the visitor declined on ipernity');
-      const { t } = languageOf(req);
-      render(req, res, 200, 'message', { title: t('denied.title'), paragraphs: [t('denied.message')] });
-      return;
-    }
     if (live.length === 0) {
       const connection = req.session.connection;
       if (connection) {
@@ -288,15 +353,38 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
       if (attempts.length) throw new WebError(WebErrorCodes.ATTEMPT_EXPIRED, 400, 'the connection attempt has expired');
       throw new WebError(WebErrorCodes.ATTEMPT_MISSING, 400, 'no connection attempt is pending in this browser');
     }
-    const frob = parseFrob(query);
-    let attempt: PendingAttempt | undefined;
+    // nothing is spent (the attempt, the frob) unless the connection can then be kept
+    if (!(await sessions.ping())) throw storeUnavailable(new Error('the session store did not answer before the callback'));
     if (mode === 'desktop') {
-      attempt = live.find((candidate) => candidate.frob === frob);
+      const frob = parseFrob(query);
+      const attempt = live.find((candidate) => candidate.frob === frob);
       if (!attempt) throw new WebError(WebErrorCodes.FROB_MISMATCH, 400, 'the frob is not the one this browser asked for');
-    } else {
-      attempt = live[live.length - 1] as PendingAttempt;
+      await connect(req, res, live, attempt, frob);
+      return;
     }
-    await connect(req, res, live, attempt, frob);
+    // Web mode: the callback carries nothing that names its attempt, so the first callback to reach an attempt spends
+    // it, whatever it carries: a frob from someone else's authorization gets one try, not ten minutes of them.
+    const newest = live[live.length - 1] as PendingAttempt;
+    const spend = (attempt: PendingAttempt): void => attemptCookie.write(res, live.filter((other) => other !== attempt));
+    if (!Object.prototype.hasOwnProperty.call(query, 'frob')) {
+      // back from ipernity without a frob: the visitor declined
+      spend(newest);
+      metrics?.flowsFailed.inc({ reason: 'DENIED' });
+      flowEvent(req, logger, 'denied', {}, 'the visitor declined on ipernity');
+      const { t } = languageOf(req);
+      render(req, res, 200, 'message', { title: t('denied.title'), paragraphs: [t('denied.message')] });
+      return;
+    }
+    let frob: ValidatedFrob;
+    try {
+      frob = parseFrob(query);
+    } catch (error) {
+      spend(newest);
+      throw error;
+    }
+    const exchanged = await exchange(req, res, frob, newest, () => spend(newest));
+    // each tab's attempt returns where it started: the one that asked for exactly what was granted, newest first
+    if (exchanged) await keep(req, res, live, attemptFor(live, exchanged.grant.permissions), exchanged);
   } satisfies AsyncHandler);
 
   // Desktop mode: the page that links to ipernity and offers "Complete authorization".
@@ -331,20 +419,25 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
   /** `?check=1`: ask ipernity now, whatever the check interval says. */
   const asksForCheck = (req: Request): boolean => (req.query as Record<string, unknown>).check === '1';
 
-  /** A check keeps ipernity's answer, so it needs the writable session. */
+  /** A check keeps ipernity's answer, so it needs the writable session; each check is a call under the site's key, so it is rate-limited. */
   function connectionSessionFor(req: Request, res: Response, next: NextFunction): void {
-    if (asksForCheck(req)) sessions.optional(req, res, next);
-    else connectionSession(req, res, next);
+    if (!asksForCheck(req)) {
+      connectionSession(req, res, next);
+      return;
+    }
+    rateLimit(req, res, (error?: unknown) => (error ? next(error) : sessions.optional(req, res, next)));
   }
 
-  // The connection as JSON for the site's own front end; `?check=1` asks ipernity now.
+  // The connection as JSON for the site's own front end; `?check=1` asks ipernity now (or answers the check of a
+  // few seconds ago: a page that asks on every view does not make a call each time).
   router.get('/connection', answersJson, connectionSessionFor, async function connectionJson(req, res) {
     res.set('Cache-Control', 'no-store');
     let connection = sessionData(req)?.connection;
     // without `req.session` the session was only read: no check is due and nothing is written
     if (req.session) {
       const hadConnection = connection !== undefined;
-      connection = await refreshConnection(req, tokenCheck, asksForCheck(req), logger);
+      const force = asksForCheck(req) && connection !== undefined && shouldCheckToken(connection, CHECK_REUSE_MS);
+      connection = await refreshConnection(req, tokenCheck, force, logger);
       if (hadConnection && !connection) {
         delete req.session.notice;
         res.json({ connected: false, reason: 'revoked' });

@@ -23,6 +23,11 @@ export interface CsrfOptions {
   secure: boolean;
   /** The site's origin: a POST whose Origin header names another is refused. */
   origin: string;
+  /**
+   * The session id the browser's cookie carries: a token is bound to it as well as to the CSRF cookie, so that
+   * a page that can set cookies for this host (on plain http) cannot pair a cookie of its own with a token.
+   */
+  sessionIdOf?: (req: Request) => string | undefined;
 }
 
 export interface Csrf {
@@ -48,13 +53,16 @@ export interface Csrf {
  * set no cookie.
  *
  * Any other client gets signed double submit: a random value in an HttpOnly
- * cookie, and forms carrying an HMAC of it. The cookie works before a session
- * exists, so reading the warning page creates no session. A POST whose
- * `Origin` names another site is refused in either case.
+ * cookie, and forms carrying an HMAC of it and of the session id, when the
+ * browser has a session. The cookie works before a session exists, so
+ * reading the warning page creates no session. A POST whose `Origin` names
+ * another site is refused in either case.
  */
 export function createCsrf(options: CsrfOptions): Csrf {
   const secrets = options.secrets.map((secret) => Buffer.from(secret, 'utf8'));
-  const sign = (secret: Buffer, value: string): Buffer => createHmac('sha256', secret).update(value).digest();
+  const sessionIdOf = options.sessionIdOf ?? (() => undefined);
+  // the session id ends the signed text: a token is good for this cookie and this session (or none) only
+  const sign = (secret: Buffer, value: string, req: Request): Buffer => createHmac('sha256', secret).update(`${value}:${sessionIdOf(req) ?? ''}`).digest();
 
   function browserValue(req: Request): string | undefined {
     const header = req.headers.cookie;
@@ -72,7 +80,7 @@ export function createCsrf(options: CsrfOptions): Csrf {
       res.locals.csrfValue = value;
       res.cookie(options.cookieName, value, { httpOnly: true, sameSite: 'lax', secure: options.secure, path: '/' });
     }
-    return sign(secrets[0] as Buffer, value).toString('base64url');
+    return sign(secrets[0] as Buffer, value, req).toString('base64url');
   }
 
   function verify(req: Request, _res: Response, next: NextFunction): void {
@@ -100,7 +108,7 @@ export function createCsrf(options: CsrfOptions): Csrf {
     }
     const given = Buffer.from(sent, 'base64url');
     const valid = secrets.some((secret) => {
-      const expected = sign(secret, value);
+      const expected = sign(secret, value, req);
       return given.length === expected.length && timingSafeEqual(given, expected);
     });
     next(valid ? undefined : new CsrfError('the form security token does not match'));

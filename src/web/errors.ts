@@ -12,6 +12,8 @@ export const WebErrorCodes = {
   RATE_LIMITED: 'RATE_LIMITED',
   NOT_CONNECTED: 'NOT_CONNECTED',
   URI_TOO_LONG: 'URI_TOO_LONG',
+  /** PUBLIC_URL is https but requests reach the server as http: the proxy in front of it is not trusted. */
+  TRUST_PROXY_NEEDED: 'TRUST_PROXY_NEEDED',
 } as const;
 
 export type WebErrorCode = (typeof WebErrorCodes)[keyof typeof WebErrorCodes];

@@ -5,6 +5,40 @@ import type { Express } from 'express';
 type RequestInit = (this: object, socket: Socket) => void;
 type ResponseInit = (this: object, req: http.IncomingMessage, options?: unknown) => void;
 
+/**
+ * The server's timeouts, which `createHttpServer` applies unless told otherwise.
+ *
+ * Node looks for requests past `requestTimeout` or `headersTimeout` only
+ * every `connectionsCheckingInterval` (30 s by default), so a request whose
+ * headers came and whose body then stalled was held long past its 30 s.
+ * Checked every second, it is answered 408 and closed within about
+ * `requestTimeout` + 1 s. Only connections with a request under way are
+ * checked (idle keep-alive ones are not), so the check costs next to nothing.
+ *
+ * `headersTimeout` must not exceed `requestTimeout` (Node refuses it in the
+ * options); idle keep-alive connections are `keepAliveTimeout`'s alone,
+ * longer than common proxies' idle timeout so that they close first.
+ */
+export const SERVER_TIMEOUTS = {
+  requestTimeout: 30_000,
+  headersTimeout: 20_000,
+  keepAliveTimeout: 65_000,
+  connectionsCheckingInterval: 1_000,
+} as const;
+
+/** `options` with `SERVER_TIMEOUTS` for what they leave out; `headersTimeout` kept within `requestTimeout`. */
+export function withServerTimeouts(options: http.ServerOptions = {}): http.ServerOptions {
+  const requestTimeout = options.requestTimeout ?? SERVER_TIMEOUTS.requestTimeout;
+  const limit = requestTimeout > 0 ? requestTimeout : Infinity;
+  return {
+    keepAliveTimeout: SERVER_TIMEOUTS.keepAliveTimeout,
+    connectionsCheckingInterval: SERVER_TIMEOUTS.connectionsCheckingInterval,
+    ...options,
+    requestTimeout,
+    headersTimeout: options.headersTimeout ?? Math.min(SERVER_TIMEOUTS.headersTimeout, limit),
+  };
+}
+
 /** A constructor written as a class cannot run on an object made elsewhere. */
 const isClass = (constructor: unknown): boolean => Function.prototype.toString.call(constructor).startsWith('class');
 
@@ -22,13 +56,15 @@ const isClass = (constructor: unknown): boolean => Function.prototype.toString.c
  * bringing a full collection every two seconds. Made with the app's
  * prototypes, Express's call changes nothing.
  *
- * `options` are the server's, except the two constructors this sets.
+ * `options` are the server's, except the two constructors this sets; the
+ * timeouts it leaves out are `SERVER_TIMEOUTS`.
  *
  * Node's `IncomingMessage` and `ServerResponse` are plain constructor
  * functions, so they run on an object made with another prototype. Should
  * a Node version make them classes, this is a plain server.
  */
-export function createHttpServer(app: Express, options: http.ServerOptions = {}): http.Server {
+export function createHttpServer(app: Express, serverOptions: http.ServerOptions = {}): http.Server {
+  const options = withServerTimeouts(serverOptions);
   const IncomingMessage = http.IncomingMessage as unknown as RequestInit;
   const ServerResponse = http.ServerResponse as unknown as ResponseInit;
   if (isClass(IncomingMessage) || isClass(ServerResponse)) return http.createServer(options, app);

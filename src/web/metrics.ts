@@ -1,6 +1,58 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CallOutcome } from '../ipernity';
 
+/** How old the active-sessions count a scrape answers may be, by default. */
+export const ACTIVE_SESSIONS_MAX_AGE_MS = 5_000;
+
+export interface MetricsOptions {
+  /** How old the active-sessions count a scrape answers may be (default 5 s). */
+  activeSessionsMaxAgeMs?: number;
+}
+
+/**
+ * A count that is slow to make (every session in the store), made at most
+ * once per `maxAgeMs`: a read answers the last count, and when that is
+ * older, asks for a new one without waiting for it. Only the first read,
+ * with no count yet, waits for one. See
+ * docs/decisions/metrics-off-the-public-port.md.
+ */
+class CachedCount {
+  readonly #count: () => Promise<number | undefined>;
+  readonly #maxAgeMs: number;
+  #value: number | undefined;
+  #at = -Infinity;
+  #pending: Promise<void> | undefined;
+
+  constructor(count: () => Promise<number | undefined>, maxAgeMs: number) {
+    this.#count = count;
+    this.#maxAgeMs = maxAgeMs;
+  }
+
+  async read(): Promise<number | undefined> {
+    if (performance.now() - this.#at >= this.#maxAgeMs) {
+      const refresh = this.#refresh();
+      if (this.#value === undefined) await refresh;
+    }
+    return this.#value;
+  }
+
+  #refresh(): Promise<void> {
+    this.#pending ??= Promise.resolve()
+      .then(this.#count)
+      .then(
+        (value) => {
+          if (value !== undefined) this.#value = value;
+        },
+        () => undefined, // the last count stays; the next read past maxAgeMs tries again
+      )
+      .finally(() => {
+        this.#at = performance.now();
+        this.#pending = undefined;
+      });
+    return this.#pending;
+  }
+}
+
 /** The server's Prometheus metrics, in a registry of its own (one per app). */
 export class Metrics {
   readonly registry = new Registry();
@@ -16,15 +68,21 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor(activeSessions?: () => Promise<number | undefined>) {
+  /**
+   * `activeSessions` counts the store's sessions: it is asked at most once
+   * per `activeSessionsMaxAgeMs`, and a scrape answers the last count
+   * rather than waiting for the next one (see `SqliteSessionStore.countActive`).
+   */
+  constructor(activeSessions?: () => Promise<number | undefined>, options: MetricsOptions = {}) {
     collectDefaultMetrics({ register: this.registry });
     if (activeSessions) {
+      const cached = new CachedCount(activeSessions, options.activeSessionsMaxAgeMs ?? ACTIVE_SESSIONS_MAX_AGE_MS);
       new Gauge({
         name: 'ipernity_connect_active_sessions',
         help: 'Sessions in the store that have not expired',
         registers: [this.registry],
         async collect() {
-          const count = await activeSessions().catch(() => undefined);
+          const count = await cached.read();
           if (count !== undefined) this.set(count);
         },
       });

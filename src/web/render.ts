@@ -16,6 +16,18 @@ export interface RendererOptions {
   /** Where the router's routes are mounted (`''` at the root). */
   basePath: string;
   staticPath: string;
+  /**
+   * Who is connected in this browser, for the line every page shows them ("Connected as … · Not you?
+   * Disconnect"), with the CSRF token of its form; undefined for a visitor not connected.
+   */
+  viewer?: (req: Request, res: Response) => Viewer | undefined;
+}
+
+/** The connected visitor as every page names them. */
+export interface Viewer {
+  realname: string;
+  username: string;
+  csrfToken: string | undefined;
 }
 
 /** Renders a view in the visitor's language and sends it. */
@@ -25,7 +37,8 @@ export interface Renderer {
    * For pages that differ between visitors only by their CSRF token: renders
    * once per view, language and `key` (which must name everything else the
    * page shows), then splices each visitor's token into the cached HTML. A
-   * page without a token (see `Csrf.token`) is sent as cached.
+   * page without a token (see `Csrf.token`) is sent as cached. A connected
+   * visitor's page names them (`viewer`), so it is rendered for them alone.
    */
   cached(req: Request, res: Response, view: string, key: string, data: () => Record<string, unknown>, csrfToken: string | undefined): void;
 }
@@ -57,8 +70,9 @@ export function createRenderer(options: RendererOptions): Renderer {
   const pages = new Map<string, CachedPage>();
   const tokenMark = `csrf-${randomBytes(16).toString('hex')}`;
 
-  function html(lang: Lang, t: Translate, view: string, data: Record<string, unknown>): string {
+  function html(lang: Lang, t: Translate, view: string, data: Record<string, unknown>, viewer?: Viewer): string {
     return eta.render(`./${view}`, {
+      viewer,
       lang,
       t,
       describe: describers.get(lang),
@@ -82,11 +96,17 @@ export function createRenderer(options: RendererOptions): Renderer {
 
   const render = function render(req: Request, res: Response, status: number, view: string, data: Record<string, unknown>): void {
     const { lang, t } = languageOf(req);
-    send(res, status, lang, html(lang, t, view, data));
+    send(res, status, lang, html(lang, t, view, data, options.viewer?.(req, res)));
   } as Renderer;
 
   render.cached = function cached(req, res, view, key, data, csrfToken) {
     const { lang, t } = languageOf(req);
+    // a page that names its visitor is theirs alone
+    const viewer = options.viewer?.(req, res);
+    if (viewer) {
+      send(res, 200, lang, html(lang, t, view, { ...data(), csrfToken }, viewer));
+      return;
+    }
     const withToken = csrfToken !== undefined;
     const pageKey = `${view}\n${lang}\n${withToken ? 'token' : 'plain'}\n${key}`;
     let page = pages.get(pageKey);

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { GrantedPermissions, IpernityUser, RequestedPermissions } from '../ipernity';
 
 /** A connection attempt this browser started, kept in its attempts cookie: the callback is honoured only against one of these. */
@@ -33,4 +34,31 @@ declare module 'express-session' {
     /** Last activity, refreshed coarsely (idle timeout). */
     seenAt?: number;
   }
+}
+
+/**
+ * What a stored session must look like to be used: express-session's cookie
+ * and, when present, each field this server reads, of its type. Unknown
+ * fields are kept (a newer version may have written them).
+ */
+const storedSession = z.looseObject({
+  cookie: z.looseObject({}),
+  connection: z
+    .looseObject({
+      sealedToken: z.string(),
+      permissions: z.record(z.string(), z.string()),
+      user: z.looseObject({ userId: z.string(), username: z.string(), realname: z.string() }),
+      connectedAt: z.number(),
+      checkedAt: z.number(),
+      returnTo: z.string().optional(),
+    })
+    .optional(),
+  notice: z.literal('revoked').optional(),
+  createdAt: z.number().optional(),
+  seenAt: z.number().optional(),
+});
+
+/** True when a value read from the store is a session this server can use. */
+export function isStoredSession(value: unknown): boolean {
+  return storedSession.safeParse(value).success;
 }

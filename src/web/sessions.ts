@@ -9,9 +9,9 @@ import { cookieNameFor, type Config } from '../config';
 import { SqliteSessionStore } from './sqlite-store';
 import { storeUnavailable } from './errors';
 import { randomValue } from './random';
-import './session-data';
+import { isStoredSession } from './session-data';
 
-/** Longest wait for Redis to answer a readiness ping. */
+/** Longest wait for a store to answer a readiness ping. */
 const PING_TIMEOUT_MS = 1000;
 
 export interface SessionStack {
@@ -36,11 +36,79 @@ export interface SessionStack {
    * regular, writable session instead (the store is read a second time).
    */
   readOnlyUnless(due: (data: Readonly<Partial<SessionData>>) => boolean): RequestHandler;
+  /** The session id the browser's cookie carries, when it is validly signed (the session may not exist). */
+  sessionIdOf(req: Request): string | undefined;
   /** The Redis client, when sessions live in Redis (shared with the rate limiter). */
   redis?: RedisClientType;
   /** True when the store answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
+}
+
+/** A store answers when it can read a session that does not exist (its ping, for stores without one of their own). */
+function answers(store: Store): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, PING_TIMEOUT_MS, false);
+    timer.unref();
+    store.get(`ping-${randomValue()}`, (error) => {
+      clearTimeout(timer);
+      resolve(!error || (error as { code?: string }).code === 'ENOENT');
+    });
+  });
+}
+
+/** A read that failed because what is stored is not a session (Redis: a key of another type; any store: not JSON). */
+function unreadable(error: unknown): boolean {
+  return error instanceof SyntaxError || /^WRONGTYPE/.test((error as Error | undefined)?.message ?? '');
+}
+
+/**
+ * Makes the store's reads answer only sessions (see `isStoredSession`): what
+ * is stored under an id and is not one is deleted, logged as a warning, and
+ * read as no session, so its visitor goes on as a new one instead of getting
+ * an error on every page until it expires.
+ */
+function readValidated(store: Store, logger: Logger): void {
+  const get = store.get.bind(store);
+  store.get = function getValidated(sid, callback) {
+    const answer = (error: unknown, data?: SessionData | null): void => {
+      if (error ? !unreadable(error) : data === null || data === undefined || isStoredSession(data)) {
+        callback(error, data);
+        return;
+      }
+      logger.warn({ event: 'session_invalid', reason: error ? 'unreadable' : 'shape' }, 'a stored session could not be read; it was deleted and its visitor starts anew');
+      store.destroy(sid, (destroyError?: unknown) => {
+        if (destroyError) logger.warn({ event: 'session_invalid_kept', err: { message: (destroyError as Error).message } }, 'the unreadable session could not be deleted');
+        callback(null, null);
+      });
+    };
+    try {
+      get(sid, answer);
+    } catch (error) {
+      // a store that parses as it reads, and throws instead of calling back (express-session's MemoryStore)
+      answer(error);
+    }
+  };
+}
+
+const FROM_STORE = Symbol('sessionFromStore');
+type Loaded = Request & { [FROM_STORE]?: boolean };
+
+/** Notes on the request when express-session made `req.session` from stored data (see `wasStored`). */
+function markLoads(store: Store): void {
+  const createSession = store.createSession.bind(store);
+  store.createSession = function createMarkedSession(req, data) {
+    (req as Loaded)[FROM_STORE] = true;
+    return createSession(req, data);
+  };
+}
+
+/**
+ * True when `req.session` was read from the store, whatever it holds: its id
+ * was given to a browser before, so connecting gives it a new one.
+ */
+export function wasStored(req: Request): boolean {
+  return (req as Loaded)[FROM_STORE] === true;
 }
 
 /**
@@ -91,7 +159,7 @@ export function createSessionStack(config: Config, logger: Logger, options: { st
 
   if (options.store) {
     store = options.store;
-    ping = async () => true;
+    ping = () => answers(store);
     close = async () => undefined;
   } else if (config.session.store === 'redis') {
     redis = createRedisClient(config.session.redisUrl as string, logger);
@@ -134,9 +202,11 @@ export function createSessionStack(config: Config, logger: Logger, options: { st
     close = () => sqlite.close();
   } else {
     store = new session.MemoryStore();
-    ping = async () => true;
+    ping = () => answers(store);
     close = async () => undefined;
   }
+  readValidated(store, logger);
+  markLoads(store);
 
   const cookieName = cookieNameFor(config, 'sid');
   const middleware = session({
@@ -190,8 +260,10 @@ export function createSessionStack(config: Config, logger: Logger, options: { st
     required(req, res, next);
   }
 
-  /** The session id a signed cookie value carries, when one of the secrets signed it (as express-session reads it). */
-  function sessionIdOf(value: string | undefined): string | undefined {
+  /** The session id the browser's signed cookie carries, when one of the secrets signed it (as express-session reads it). */
+  function sessionIdOf(req: Request): string | undefined {
+    const cookies = req.headers.cookie;
+    const value = cookies && cookies.includes(cookieName) ? parseCookies(cookies)[cookieName] : undefined;
     if (!value?.startsWith('s:')) return undefined;
     for (const secret of config.sessionSecrets) {
       const id = unsign(value.slice(2), secret);
@@ -202,8 +274,7 @@ export function createSessionStack(config: Config, logger: Logger, options: { st
 
   function readOnlyUnless(due: (data: Readonly<Partial<SessionData>>) => boolean): RequestHandler {
     return function readOnly(req: Request, res: Response, next: NextFunction): void {
-      const cookies = req.headers.cookie;
-      const id = cookies && cookies.includes(cookieName) ? sessionIdOf(parseCookies(cookies)[cookieName]) : undefined;
+      const id = sessionIdOf(req);
       if (!id) {
         next();
         return;
@@ -233,7 +304,7 @@ export function createSessionStack(config: Config, logger: Logger, options: { st
 
   const readOnly = readOnlyUnless(() => false);
 
-  return { store, cookieName, required, optional, readOnly, readOnlyUnless, redis, ping, close };
+  return { store, cookieName, required, optional, readOnly, readOnlyUnless, sessionIdOf, redis, ping, close };
 }
 
 const READ_ONLY = Symbol('readOnlySession');
@@ -264,15 +335,6 @@ function lifetimes(idleTimeoutMs: number, maxAgeMs: number): (data: Partial<Sess
     if (now - data.createdAt > maxAgeMs || now - seenAt > idleTimeoutMs) return 'ended';
     return now - seenAt > refreshEveryMs ? 'refresh' : 'current';
   };
-}
-
-/**
- * True when `req.session` came from the store rather than being made for
- * this request: everything stored went through `markActive`, which sets
- * `createdAt`. A session made here has an id no browser was given before.
- */
-export function wasStored(req: Request): boolean {
-  return req.session.createdAt !== undefined;
 }
 
 /** Marks the session as holding something worth keeping (starts its lifetimes). */

@@ -42,11 +42,15 @@ type Callback<T = void> = (error?: unknown, value?: T) => void;
  * the writer back while it copies what the last passive pass left and
  * syncs: a stall like SQLite's own checkpoint (longer by the busy handler's
  * sleeps), but once per 16000 pages instead of once per 1000.
+ * The thread also counts the sessions that have not expired when asked
+ * (`{ id, now }`, answered `{ id, count }` or `{ id, error }`): with many
+ * sessions that takes milliseconds, which on the serving connection would
+ * stall every request for as long.
  * Run as an evaluated script (no file of its own beside the compiled code);
  * `driver` is better-sqlite3 as the store resolved it.
  */
 const CHECKPOINTER_SCRIPT = `
-const { workerData } = require('node:worker_threads');
+const { workerData, parentPort } = require('node:worker_threads');
 const Database = require(workerData.driver);
 const db = new Database(workerData.file, { fileMustExist: true });
 db.pragma('busy_timeout = 5000');
@@ -57,7 +61,21 @@ setInterval(() => {
   passive();
   db.pragma('wal_checkpoint(RESTART)');
 }, workerData.intervalMs);
+const count = db.prepare('SELECT count(*) AS n FROM sessions WHERE expires > ?');
+parentPort.on('message', ({ id, now }) => {
+  try {
+    parentPort.postMessage({ id, count: count.get(now).n });
+  } catch (error) {
+    parentPort.postMessage({ id, error: { message: String(error && error.message), code: error && error.code } });
+  }
+});
 `;
+
+interface CountAnswer {
+  id: number;
+  count?: number;
+  error?: { message: string; code?: string };
+}
 
 /** SQLite's own threshold for a checkpoint, in WAL pages: what the serving connection goes back to without the thread. */
 const AUTOCHECKPOINT_PAGES = 1000;
@@ -75,6 +93,9 @@ export class SqliteSessionStore extends session.Store {
   readonly #timer: NodeJS.Timeout;
   readonly #knownExpiry = new Map<string, number>();
   #checkpointer: Worker | undefined;
+  /** Counts asked of the checkpoint thread and not answered yet, by id. */
+  readonly #counts = new Map<number, { resolve: (count: number) => void; reject: (error: Error) => void }>();
+  #lastCountId = 0;
   #sweeping = false;
   readonly #statements: {
     get: Database.Statement<[string, number], { data: string; expires: number }>;
@@ -130,12 +151,21 @@ export class SqliteSessionStore extends session.Store {
       workerData: { driver: require.resolve('better-sqlite3'), file, ...timing },
       resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 },
     });
-    worker.unref(); // a forgotten store never keeps the process alive
     let failure: unknown;
     worker.once('error', (error) => {
       failure = error;
     });
+    worker.on('message', ({ id, count, error }: CountAnswer) => {
+      const asked = this.#counts.get(id);
+      this.#counts.delete(id);
+      if (error) asked?.reject(Object.assign(new Error(error.message), { code: error.code }));
+      else asked?.resolve(count ?? 0);
+    });
+    // after the 'message' listener, which refs the worker's port again: a forgotten store never keeps the process alive
+    worker.unref();
     worker.once('exit', () => {
+      for (const asked of this.#counts.values()) asked.reject(new Error('the SQLite checkpoint thread stopped before it counted'));
+      this.#counts.clear();
       if (this.#checkpointer !== worker) return; // closed on purpose
       this.#checkpointer = undefined;
       // never let the WAL grow without bound: the serving connection checkpoints again
@@ -208,6 +238,27 @@ export class SqliteSessionStore extends session.Store {
 
   override length(callback: (error: unknown, length?: number) => void): void {
     this.#run<number>((error, value) => callback(error, value), () => this.#statements.count.get(Date.now())?.n ?? 0);
+  }
+
+  /**
+   * The sessions that have not expired, as `length` answers, counted where
+   * the event loop does not wait: on the checkpoint thread's connection. With
+   * no thread (`checkpointIntervalMs: 0`, or it stopped), on the serving
+   * connection, but after the events already queued rather than in the
+   * caller's turn. For metrics, which ask at most every few seconds.
+   */
+  countActive(): Promise<number> {
+    const worker = this.#checkpointer;
+    if (!worker) {
+      return new Promise((resolve, reject) => {
+        setImmediate(() => this.length((error, length) => (error ? reject(error as Error) : resolve(length ?? 0))));
+      });
+    }
+    return new Promise((resolve, reject) => {
+      const id = (this.#lastCountId += 1);
+      this.#counts.set(id, { resolve, reject });
+      worker.postMessage({ id, now: Date.now() });
+    });
   }
 
   override clear(callback?: (error?: unknown) => void): void {

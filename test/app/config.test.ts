@@ -61,11 +61,27 @@ describe('loadConfig', () => {
     ['TOKEN_ENCRYPTION_KEY', { TOKEN_ENCRYPTION_KEY: 'abc' }, 'openssl rand -hex 32'],
     ['LOG_LEVEL', { LOG_LEVEL: 'loud' }, 'debug'],
     ['SESSION_IDLE_TIMEOUT_SECONDS', { SESSION_IDLE_TIMEOUT_SECONDS: '999999', SESSION_MAX_AGE_SECONDS: '3600' }, 'SESSION_MAX_AGE_SECONDS'],
+    ['METRICS_PORT', { METRICS_PORT: 'ninety' }, 'whole number'],
+    ['METRICS_PORT', { METRICS_PORT: '70000' }, 'between 0 and 65535'],
+    ['METRICS_PORT', { PORT: '8080', METRICS_PORT: '8080' }, 'must differ from PORT'],
+    ['METRICS_HOST', { METRICS_HOST: '' }, '127.0.0.1 (loopback)'],
+    ['METRICS_HOST', { METRICS_HOST: 'http://10.0.0.5' }, 'an address or a host name'],
   ])('names %s and what it accepts', (variable, env, hint) => {
     const problems = problemsOf({ ...production, ...env });
     const problem = problems.find((p) => p.startsWith(variable));
     expect(problem).toBeDefined();
     expect(problem).toContain(hint);
+  });
+
+  it('keeps metrics off the public port in production without METRICS_TOKEN: a listener of their own, on loopback', () => {
+    expect(loadConfig(production).metrics).toEqual({ enabled: true, token: undefined, ownListener: true, port: 9464, host: '127.0.0.1' });
+    expect(loadConfig({ ...production, METRICS_PORT: '0', METRICS_HOST: '0.0.0.0' }).metrics).toMatchObject({ ownListener: true, port: 0, host: '0.0.0.0' });
+    // with a token, on the main port behind it; off, nowhere; outside production, on the main port (the sandbox)
+    expect(loadConfig({ ...production, METRICS_TOKEN: 'metrics-secret' }).metrics).toMatchObject({ ownListener: false, token: 'metrics-secret' });
+    expect(loadConfig({ ...production, METRICS_ENABLED: 'false' }).metrics).toMatchObject({ enabled: false, ownListener: false });
+    expect(loadConfig({}).metrics).toMatchObject({ enabled: true, ownListener: false });
+    // the same port as PORT is a mistake only when metrics would listen on it
+    expect(loadConfig({ ...production, PORT: '8080', METRICS_PORT: '8080', METRICS_TOKEN: 'metrics-secret' }).metrics.ownListener).toBe(false);
   });
 
   it('derives one token key per session secret, and takes explicit keys for rotation', () => {

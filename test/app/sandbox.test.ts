@@ -3,6 +3,7 @@ import request from 'supertest';
 import { loadConfig } from '../../src/config';
 import { createApp } from '../../src/web/app';
 import { createLogger } from '../../src/web/logging';
+import { csrfOf } from '../support/harness';
 import { freePort } from '../support/redis';
 
 describe('sandbox mode (no API key outside production)', () => {
@@ -24,7 +25,12 @@ describe('sandbox mode (no API key outside production)', () => {
       expect(link.pathname).toBe('/sandbox/ipernity/apps/authorize');
       const page = await agent.get(link.pathname + link.search).expect(200);
       expect(page.text).toContain('Authorize');
-      const decision = await agent.post(link.pathname).type('form').send({ ...Object.fromEntries(link.searchParams), decision: 'authorize' }).expect(303);
+      // the simulator's form carries its own CSRF token, checked against its own cookie (the agent keeps both sites' cookies)
+      expect(([] as string[]).concat(page.headers['set-cookie'] ?? []).some((line) => line.startsWith('ipernity-sim.csrf='))).toBe(true);
+      // mounted in the app, the form is as protected as standalone: no decision from another site
+      const forged = await agent.post(link.pathname).set('Origin', 'http://attacker.example').type('form').send({ ...Object.fromEntries(link.searchParams), _csrf: csrfOf(page.text), decision: 'authorize' }).expect(403);
+      expect(forged.text).toContain('sent from another site or lacked its security token');
+      const decision = await agent.post(link.pathname).type('form').send({ ...Object.fromEntries(link.searchParams), _csrf: csrfOf(page.text), decision: 'authorize' }).expect(303);
       const callback = new URL(decision.headers.location as string);
       await agent.get(callback.pathname + callback.search).expect(303);
       expect((await agent.get('/connection')).body).toMatchObject({ connected: true, user: { username: 'Superman' } });

@@ -1,3 +1,5 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { en } from '../../src/web/locales/en';
 import { browserSuite, type Visitor } from './support/browser';
 import { useBrowserStack } from './support/fixture';
@@ -63,5 +65,33 @@ browserSuite('in a real browser, a warning page with a countdown (CONNECT_COUNTD
       expect(at(site().appUrl, '/connect')(new URL(page.url()))).toBe(true);
       await page.locator('#continue').waitFor({ state: 'visible' });
     });
+  });
+
+  it('never counts down on a warning page that another site opened (login CSRF with one click)', async () => {
+    // the attacker's page, on another site (localhost is not the same site as 127.0.0.1): one click opens the warning page
+    const attacker = http.createServer((_req, res) => {
+      const target = `${site().appUrl}/connect`;
+      res.setHeader('Content-Type', 'text/html; charset=utf-8');
+      res.end(`<!doctype html><title>Win a prize</title><button id="prize" onclick="window.open('${target}', 'flow')">Claim your prize</button>`);
+    });
+    await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
+    try {
+      const visitor = await visit();
+      const { page } = visitor;
+      await visitor.step('the warning page opened by another site, standing still', async () => {
+        await page.goto(`http://localhost:${(attacker.address() as AddressInfo).port}/`);
+        const [opened] = await Promise.all([page.context().waitForEvent('page'), page.locator('#prize').click()]);
+        await opened.waitForURL(at(site().appUrl, '/connect'));
+        await opened.locator('#continue').waitFor({ state: 'visible' });
+        expect(await opened.locator('#continue-form').getAttribute('data-countdown')).toBeNull();
+        expect(await opened.locator('script[src]').count()).toBe(0);
+        await opened.waitForTimeout((COUNTDOWN_SECONDS + 1) * 1000);
+        expect(at(site().appUrl, '/connect')(new URL(opened.url()))).toBe(true);
+        return opened;
+      });
+    } finally {
+      attacker.closeAllConnections();
+      await new Promise((resolve) => attacker.close(resolve));
+    }
   });
 });

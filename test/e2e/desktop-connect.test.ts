@@ -46,12 +46,22 @@ browserSuite('in a real browser, a desktop-key site (no callback)', () => {
       return tab;
     });
 
-    await visitor.step('back on the site, connected', async () => {
+    await visitor.step('back on the site, the account it connected named', async () => {
       await (popup as Page).close();
       await page.bringToFront();
-      await clickThrough(page, page.getByRole('button', { name: en['complete.submit'] }), at(site().appUrl, '/'));
-      expect(await page.locator('#connected-user').textContent()).toBe('Connected as Kal-El (Superman)');
+      await Promise.all([page.waitForResponse((response) => response.request().method() === 'POST'), page.getByRole('button', { name: en['complete.submit'] }).click()]);
+      await page.waitForLoadState();
+      // a frob link may have come from someone else: this page says whose account the browser now uses
+      expect(await page.locator('h1').textContent()).toBe(en['connected.title']);
+      expect(await page.locator('#connected-user').textContent()).toBe(`${APP_NAME} is now connected to the ipernity account of Kal-El (Superman).`);
       expect(await permissionsIn(page.locator('#granted-permissions'))).toEqual([['doc', 'read'], ['profile', 'read']]);
+      await page.getByRole('button', { name: en['connected.not.me'] }).waitFor();
+    });
+
+    await visitor.step('home page, connected', async () => {
+      await clickThrough(page, page.locator('#continue'), at(site().appUrl, '/'));
+      expect(await page.locator('#connected-user').textContent()).toBe('Connected as Kal-El (Superman)');
+      expect(await page.locator('#viewer').innerText()).toContain('Connected as Kal-El (Superman)');
     });
   });
 });

@@ -163,7 +163,7 @@ browserSuite('in a real browser, a web-key site', () => {
       await visitor.step('connected', () => connectByClicking(page, site()));
 
       await visitor.step('disconnected page', async () => {
-        await clickThrough(page, page.getByRole('button', { name: en['home.disconnect'] }), at(site().appUrl, '/disconnect'));
+        await clickThrough(page, page.getByRole('button', { name: en['home.disconnect'], exact: true }), at(site().appUrl, '/disconnect'));
         expect(await page.locator('h1').textContent()).toBe(en['disconnected.title']);
         const text = await page.locator('main').innerText();
         expect(text).toContain(en['disconnected.message'].replace('{app}', APP_NAME));

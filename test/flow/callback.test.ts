@@ -62,14 +62,14 @@ describe('GET /connect/callback', () => {
       ['repeated', '?frob=123456789-0ad5e2a8&frob=123456789-0ad5e2a9', 'FROB_REPEATED'],
       ['malformed', '?frob=%3Cscript%3E', 'FROB_MALFORMED'],
       ['over-long', `?frob=${'1'.repeat(300)}`, 'FROB_MALFORMED'],
-    ])('answers 400 for a %s frob and the pending attempt still works', async (_label, query, code) => {
+    ])('answers 400 for a %s frob and spends the pending attempt (a forged callback gets one try)', async (_label, query, code) => {
       const agent = request.agent(fx.handle.app);
       const link = await startFlow(agent);
       const bad = await agent.get(`/connect/callback${query}`).expect(400);
       expect(bad.text).toContain(code);
       const callback = await authorizeAtSimulator(fx.simulator, link);
-      await agent.get(callback.pathname + callback.search).expect(303);
-      expect((await agent.get('/connection')).body.connected).toBe(true);
+      expect((await agent.get(callback.pathname + callback.search).expect(400)).text).toContain('ATTEMPT_MISSING');
+      expect((await agent.get('/connection')).body.connected).toBe(false);
     });
   });
 

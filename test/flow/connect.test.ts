@@ -2,6 +2,13 @@ import express from 'express';
 import request from 'supertest';
 import { sign } from '../../src/ipernity';
 import { API_KEY, API_SECRET, authorizeAtSimulator, csrfOf, useAppAgainstSimulator, walkFlow } from '../support/harness';
+import { CHECK_REUSE_MS } from '../../src/web/connect-router';
+
+/** Moves the clock the server reads on by `ms` and a little more (restored after each test). */
+function later(ms: number): void {
+  const now = Date.now();
+  jest.spyOn(Date, 'now').mockReturnValue(now + ms + 1);
+}
 
 describe('the connect routes', () => {
   const fx = useAppAgainstSimulator();
@@ -228,6 +235,7 @@ describe('the connect routes', () => {
       await walkFlow(agent, fx.simulator);
       expect((await agent.get('/connection?check=1').expect(200)).body.connected).toBe(true);
       fx.simulator.state.revokeUser('1234');
+      later(CHECK_REUSE_MS);
       expect((await agent.get('/connection?check=1').expect(200)).body).toEqual({ connected: false, reason: 'revoked' });
       expect((await agent.get('/connection')).body).toEqual({ connected: false });
       expect(fx.handle.logs.events().map((e) => e.event)).toContain('token_revoked');
@@ -250,10 +258,34 @@ describe('the connect routes', () => {
       const agent = request.agent(fx.handle.app);
       await walkFlow(agent, fx.simulator);
       fx.simulator.faults.set({ status: 503 });
+      later(CHECK_REUSE_MS);
       const answer = await agent.get('/connection?check=1').expect(502);
       expect(answer.body).toEqual({ error: { code: 'UPSTREAM_HTTP_STATUS', status: 502 } });
       fx.simulator.faults.clear();
       expect((await agent.get('/connection')).body.connected).toBe(true);
+    });
+
+    it('answers a check=1 asked again within a few seconds from the last check, without another call (no quota burnt by reloads)', async () => {
+      const agent = request.agent(fx.handle.app);
+      await walkFlow(agent, fx.simulator);
+      const calls = jest.spyOn(fx.handle.client, 'checkToken');
+      for (let i = 0; i < 5; i++) expect((await agent.get('/connection?check=1').expect(200)).body.connected).toBe(true);
+      expect(calls).not.toHaveBeenCalled();
+      later(CHECK_REUSE_MS);
+      await agent.get('/connection?check=1').expect(200);
+      expect(calls).toHaveBeenCalledTimes(1);
+    });
+
+    it('rate-limits check=1, which calls ipernity under the site key (no quota burnt by a loop)', async () => {
+      fx.rebuild({ RATE_LIMIT_PER_MINUTE: '3' });
+      const agent = request.agent(fx.handle.app);
+      await walkFlow(agent, fx.simulator);
+      let answer = await agent.get('/connection?check=1');
+      for (let i = 0; i < 3 && answer.status === 200; i++) answer = await agent.get('/connection?check=1');
+      expect(answer.status).toBe(429);
+      expect(answer.body).toEqual({ error: { code: 'RATE_LIMITED', status: 429 } });
+      // the plain read is not limited: it asks ipernity nothing
+      await agent.get('/connection').expect(200);
     });
   });
 
@@ -345,8 +377,9 @@ describe('desktop mode', () => {
 
   async function authorize(link: string): Promise<void> {
     const url = new URL(link);
-    await request(fx.simulator.url).get(url.pathname + url.search).expect(200);
-    const answer = await request(fx.simulator.url).post(url.pathname).type('form').send({ ...Object.fromEntries(url.searchParams), decision: 'authorize', user_id: '1234' }).expect(200);
+    const browser = request.agent(fx.simulator.url);
+    const page = await browser.get(url.pathname + url.search).expect(200);
+    const answer = await browser.post(url.pathname).type('form').send({ ...Object.fromEntries(url.searchParams), _csrf: csrfOf(page.text), decision: 'authorize', user_id: '1234' }).expect(200);
     expect(answer.text).toContain('go back to the application');
   }
 
@@ -355,8 +388,13 @@ describe('desktop mode', () => {
     const { page, link } = await start(agent);
     await authorize(link);
     const attempt = /name="attempt" value="([^"]+)"/.exec(page.text)?.[1] as string;
-    await agent.post('/connect/complete').type('form').send({ _csrf: csrfOf(page.text), attempt }).expect(303);
+    const done = await agent.post('/connect/complete').type('form').send({ _csrf: csrfOf(page.text), attempt }).expect(200);
     expect((await agent.get('/connection')).body).toMatchObject({ connected: true, permissions: { doc: 'write' } });
+    // a frob link can come from someone else: the last page says whose account this browser now uses, and with what
+    expect(done.text).toContain('connected to the ipernity account of Kal-El (Superman)');
+    expect(done.text).toMatch(/id="granted-permissions"[\s\S]*data-item="doc" data-level="write"/);
+    expect(done.text).toContain('id="disconnect"');
+    expect(done.text).toContain('id="continue" href="/"');
   });
 
   it('says "not authorized yet" when Complete is pressed before authorizing, and works afterwards', async () => {
@@ -366,7 +404,7 @@ describe('desktop mode', () => {
     const early = await agent.post('/connect/complete').type('form').send({ _csrf: csrfOf(page.text), attempt }).expect(409);
     expect(early.text).toContain('not confirmed the authorization yet');
     await authorize(link);
-    await agent.post('/connect/complete').type('form').send({ _csrf: csrfOf(page.text), attempt }).expect(303);
+    await agent.post('/connect/complete').type('form').send({ _csrf: csrfOf(page.text), attempt }).expect(200);
     expect((await agent.get('/connection')).body.connected).toBe(true);
   });
 
@@ -387,7 +425,7 @@ describe('desktop mode', () => {
     await agent.get('/connect/callback?frob=123456789-0ad5e2a8').expect(400);
     await authorize(link);
     const frob = new URL(link).searchParams.get('frob') as string;
-    await agent.get(`/connect/callback?frob=${frob}`).expect(303);
+    expect((await agent.get(`/connect/callback?frob=${frob}`).expect(200)).text).toContain('Kal-El (Superman)');
     expect((await agent.get('/connection')).body.connected).toBe(true);
   });
 

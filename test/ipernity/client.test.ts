@@ -39,6 +39,7 @@ describe('IpernityClient against the simulator', () => {
     const link = { api_key: API_KEY, frob, ...permissions };
     await request(simulator.url)
       .post('/apps/authorize')
+      .set('Sec-Fetch-Site', 'same-origin') // what a browser sends with the simulator's own form
       .type('form')
       .send({ ...link, api_sig: sign(link, API_SECRET), decision: 'authorize', user_id: '1234' })
       .expect(200);

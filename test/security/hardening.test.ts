@@ -47,6 +47,58 @@ describe('behind an https reverse proxy', () => {
   });
 });
 
+describe('https PUBLIC_URL without TRUST_PROXY', () => {
+  it('refuses the callback before the frob is spent, naming TRUST_PROXY, and warns at start-up (no stored session for nobody)', async () => {
+    const handle = buildApp(testConfig(simulator.url, { PUBLIC_URL: 'https://127.0.0.1' }));
+    try {
+      expect(handle.logs.events().find((e) => e.event === 'trust_proxy_missing')?.msg).toContain('TRUST_PROXY');
+      const warning = await request(handle.app).get('/connect').expect(200);
+      const csrfCookie = ([] as string[]).concat(warning.headers['set-cookie'] ?? []).find((c) => c.startsWith('__Host-ipernity-connect.csrf=')) as string;
+      const start = await request(handle.app).post('/connect').set('Cookie', csrfCookie.split(';')[0] as string).type('form').send({ _csrf: csrfOf(warning.text), perm_doc: 'read' }).expect(303);
+      const attempts = (([] as string[]).concat(start.headers['set-cookie'] ?? []).find((c) => c.startsWith('__Host-ipernity-connect.attempts=')) as string).split(';')[0] as string;
+      const callback = await authorizeAtSimulator(simulator, start.headers.location as string);
+      const set = jest.spyOn(handle.sessions.store, 'set');
+      const refused = await request(handle.app).get(callback.pathname + callback.search).set('Cookie', attempts).expect(500);
+      expect(refused.text).toContain('TRUST_PROXY_NEEDED');
+      expect(refused.text).toContain('TRUST_PROXY');
+      expect(set).not.toHaveBeenCalled();
+      expect(handle.logs.events().find((e) => e.event === 'request_failed')).toMatchObject({ code: 'TRUST_PROXY_NEEDED' });
+      expect(handle.logs.text()).toContain('set TRUST_PROXY');
+      // once the proxy is trusted, the same callback (frob and attempt unspent) connects
+      const fixed = buildApp(testConfig(simulator.url, { PUBLIC_URL: 'https://127.0.0.1', TRUST_PROXY: '1' }));
+      try {
+        await request(fixed.app).get(callback.pathname + callback.search).set('Cookie', attempts).set('X-Forwarded-Proto', 'https').expect(303);
+      } finally {
+        await fixed.close();
+      }
+    } finally {
+      await handle.close();
+    }
+  });
+});
+
+describe('TRUST_PROXY=true', () => {
+  it('logs one warning line at start-up and no stack trace when a client sends X-Forwarded-For (clients choose their address)', async () => {
+    const printed = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+    const warned = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+    const handle = buildApp(testConfig(simulator.url, { TRUST_PROXY: 'true', RATE_LIMIT_PER_MINUTE: '10' }));
+    try {
+      const warnings = handle.logs.events().filter((e) => e.event === 'trust_proxy_permissive');
+      expect(warnings).toHaveLength(1);
+      expect(String(warnings[0]?.msg)).not.toContain('\n');
+      await request(handle.app).get('/connect/callback').set('X-Forwarded-For', '203.0.113.7').expect(400);
+      await request(handle.app).get('/connect/callback').set('X-Forwarded-For', '203.0.113.8').expect(400);
+      expect(printed).not.toHaveBeenCalled();
+      expect(warned).not.toHaveBeenCalled();
+      expect(handle.logs.text()).not.toMatch(/\n\s+at |\\n\s+at /);
+    } finally {
+      printed.mockRestore();
+      warned.mockRestore();
+      await handle.close();
+    }
+  });
+});
+
 describe('hardening', () => {
   let handle: TestApp;
   beforeEach(() => {

@@ -4,7 +4,8 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { createClient } from 'redis';
 import request from 'supertest';
-import { buildApp, csrfOf, sealedV1, startSimulator, testConfig, walkFlow, authorizeAtSimulator, type RunningSimulator, type TestApp } from '../support/harness';
+import { sign as signCookie } from 'cookie-signature';
+import { buildApp, csrfOf, sealedV1, SESSION_SECRET, startSimulator, testConfig, walkFlow, authorizeAtSimulator, type RunningSimulator, type TestApp } from '../support/harness';
 import type { TokenKey } from '../../src/config';
 import { startRedis, stopRedis } from '../support/redis';
 import type { AppHandle } from '../../src/web/app';
@@ -23,6 +24,28 @@ async function untilReady(handle: AppHandle, timeoutMs = 5000): Promise<void> {
     if (Date.now() > deadline) throw new Error('the session store never became ready');
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
+}
+
+/** A stored value that is not a session, each way a store can hold one. */
+const NOT_SESSIONS: Array<[string, string]> = [
+  ['not JSON', '{"cookie":'],
+  ['JSON of another type', '[1,2,3]'],
+  ['no cookie', '{"connection":null}'],
+  ['a connection missing fields', '{"cookie":{"originalMaxAge":60000},"connection":{"sealedToken":"v2.x"}}'],
+  ['a field of another type', '{"cookie":{"originalMaxAge":60000},"createdAt":"yesterday"}'],
+];
+
+/** The browser cookie that names session `sid`, signed as express-session signs it. */
+function sessionCookieFor(sid: string): string {
+  return `ipernity-connect.sid=${encodeURIComponent(`s:${signCookie(sid, SESSION_SECRET)}`)}`;
+}
+
+/** Every page a visitor with that cookie may open, POST /disconnect included, answers as for a new visitor. */
+async function expectNewVisitor(handle: TestApp, cookie: string): Promise<void> {
+  await request(handle.app).get('/').set('Cookie', cookie).expect(200);
+  await request(handle.app).get('/connect').set('Cookie', cookie).expect(200);
+  expect((await request(handle.app).get('/connection').set('Cookie', cookie).expect(200)).body).toEqual({ connected: false });
+  await request(handle.app).post('/disconnect').set('Cookie', cookie).set('Sec-Fetch-Site', 'same-origin').expect(200);
 }
 
 let simulator: RunningSimulator;
@@ -91,6 +114,17 @@ describe('SESSION_STORE=sqlite', () => {
     for (const token of simulator.state.issuedTokens()) expect(raw).not.toContain(token);
     expect(JSON.parse(rows[0]?.data as string).connection.sealedToken).toMatch(/^v2\./);
     handle = buildApp(testConfig(simulator.url, { SESSION_STORE: 'sqlite', DATA_DIR: dataDir }));
+  });
+
+  it.each(NOT_SESSIONS)('deletes a stored value that is %s and serves its visitor as a new one (no error on every page for days)', async (_label, data) => {
+    const file = path.join(dataDir, 'sessions.sqlite');
+    const db = new Database(file);
+    db.prepare('INSERT INTO sessions (sid, data, expires) VALUES (?, ?, ?)').run('broken', data, Date.now() + 3_600_000);
+    await expectNewVisitor(handle, sessionCookieFor('broken'));
+    expect(db.prepare('SELECT count(*) AS n FROM sessions WHERE sid = ?').get('broken')).toEqual({ n: 0 });
+    db.close();
+    expect(handle.logs.events().filter((e) => e.event === 'session_invalid').length).toBeGreaterThan(0);
+    expect(handle.logs.events().some((e) => e.event === 'request_failed')).toBe(false);
   });
 
   it('does not write a session for a visitor who only reads pages', async () => {
@@ -162,6 +196,23 @@ describeRedis('SESSION_STORE=redis', () => {
     await request(two.app).get('/connect/callback').expect(400);
     await request(one.app).get('/connect/callback').expect(429);
     await request(two.app).get('/connect/callback').expect(429);
+  });
+
+  it.each([...NOT_SESSIONS, ['a key of another type', '']])('deletes a stored value that is %s and serves its visitor as a new one', async (label, data) => {
+    const handle = await app();
+    const client = createClient({ url: redisUrl });
+    await client.connect();
+    try {
+      const key = `${prefix}broken`;
+      if (label === 'a key of another type') await client.hSet(key, 'cookie', '{}');
+      else await client.set(key, data, { EX: 3600 });
+      await expectNewVisitor(handle, sessionCookieFor('broken'));
+      expect(await client.exists(key)).toBe(0);
+      expect(handle.logs.events().some((e) => e.event === 'session_invalid')).toBe(true);
+      expect(handle.logs.events().some((e) => e.event === 'request_failed')).toBe(false);
+    } finally {
+      await client.close();
+    }
   });
 
   describe('when Redis goes away', () => {

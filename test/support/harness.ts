@@ -136,14 +136,18 @@ export async function walkFlow(agent: TestAgent, simulator: RunningSimulator, op
   return agent.get(callback.pathname + callback.search);
 }
 
-/** Opens the signed link at the simulator and answers its redirect to the callback. */
+/**
+ * Opens the signed link at the simulator and answers its redirect to the callback.
+ * Like a browser without Fetch Metadata, it sends back the page's CSRF token and cookie.
+ */
 export async function authorizeAtSimulator(simulator: RunningSimulator, link: string, options: FlowOptions = {}): Promise<URL> {
   const url = new URL(link);
-  await request(simulator.url).get(url.pathname + url.search).expect(200);
-  const decision = await request(simulator.url)
+  const browser = request.agent(simulator.url);
+  const page = await browser.get(url.pathname + url.search).expect(200);
+  const decision = await browser
     .post(url.pathname)
     .type('form')
-    .send({ ...Object.fromEntries(url.searchParams), decision: options.decision ?? 'authorize', user_id: options.userId ?? '1234' });
+    .send({ ...Object.fromEntries(url.searchParams), _csrf: csrfOf(page.text), decision: options.decision ?? 'authorize', user_id: options.userId ?? '1234' });
   if (decision.status !== 303) throw new Error(`the simulator answered ${decision.status}: ${decision.text}`);
   return new URL(decision.headers.location as string);
 }

@@ -6,6 +6,8 @@ export const de: Catalogue = {
   'layout.skip': 'Zum Inhalt springen',
   'layout.sandbox': 'Sandbox: Dieser Server nutzt seinen eingebauten ipernity-Simulator, es ist kein echtes ipernity-Konto beteiligt. Setzen Sie IPERNITY_API_KEY, um ipernity zu verwenden.',
   'layout.home': 'Startseite',
+  'layout.viewer': 'Verbunden als {realname} ({username})',
+  'layout.viewer.disconnect': 'Nicht Sie? Trennen',
 
   'item.doc': 'Fotos, Videos und Dokumente',
   'item.blog': 'Blog',
@@ -64,6 +66,12 @@ export const de: Catalogue = {
   'complete.step2': 'Kehren Sie dann auf diese Seite zurück und schließen Sie die Autorisierung ab.',
   'complete.submit': 'Autorisierung abschließen',
 
+  'connected.title': 'Ihr ipernity-Konto ist verbunden',
+  'connected.as': '{app} ist jetzt mit dem ipernity-Konto von {realname} ({username}) verbunden.',
+  'connected.check': 'Wenn das nicht Ihr Konto ist, hat Ihnen vielleicht jemand seinen eigenen Autorisierungslink geschickt: Trennen Sie die Verbindung jetzt.',
+  'connected.continue': 'Weiter',
+  'connected.not.me': 'Das ist nicht mein Konto: trennen',
+
   'denied.title': 'Nicht verbunden',
   'denied.message': 'Sie haben Ihr ipernity-Konto nicht verbunden. Es hat sich nichts geändert.',
   'disconnected.title': 'Verbindung getrennt',
@@ -116,6 +124,8 @@ export const de: Catalogue = {
   'error.BAD_REQUEST.message': 'Das Formular oder die Adresse konnte nicht gelesen werden. Kehren Sie zur Startseite zurück und versuchen Sie es erneut.',
   'error.NOT_CONNECTED.title': 'Nicht verbunden',
   'error.NOT_CONNECTED.message': 'In diesem Browser ist kein ipernity-Konto verbunden.',
+  'error.TRUST_PROXY_NEEDED.title': 'Diese Website ist nicht richtig eingerichtet',
+  'error.TRUST_PROXY_NEEDED.message': 'Ihr Konto wurde nicht verbunden, und nichts wurde geändert. Der Betreiber der Website muss TRUST_PROXY setzen, damit der Server weiß, dass er über einen Proxy per https erreicht wird.',
   'error.INTERNAL.title': 'Etwas ist schiefgegangen',
   'error.INTERNAL.message': 'Bei uns ist ein unerwarteter Fehler aufgetreten. Es wurde nichts geändert; bitte versuchen Sie es gleich noch einmal.',
 };

@@ -4,6 +4,8 @@ export const en = {
   'layout.skip': 'Skip to the content',
   'layout.sandbox': 'Sandbox: this server uses its built-in ipernity simulator, so no real ipernity account is involved. Set IPERNITY_API_KEY to use ipernity.',
   'layout.home': 'Home',
+  'layout.viewer': 'Connected as {realname} ({username})',
+  'layout.viewer.disconnect': 'Not you? Disconnect',
 
   'item.doc': 'Photos, videos and documents',
   'item.blog': 'Blog',
@@ -62,6 +64,12 @@ export const en = {
   'complete.step2': 'Then come back to this page and complete the authorization.',
   'complete.submit': 'Complete authorization',
 
+  'connected.title': 'Your ipernity account is connected',
+  'connected.as': '{app} is now connected to the ipernity account of {realname} ({username}).',
+  'connected.check': 'If this is not your account, someone else may have sent you their authorization link: disconnect now.',
+  'connected.continue': 'Continue',
+  'connected.not.me': 'This is not my account: disconnect',
+
   'denied.title': 'Not connected',
   'denied.message': 'You did not connect your ipernity account. Nothing has changed.',
   'disconnected.title': 'Disconnected',
@@ -114,6 +122,8 @@ export const en = {
   'error.BAD_REQUEST.message': 'The form or address could not be read. Go back to the home page and try again.',
   'error.NOT_CONNECTED.title': 'Not connected',
   'error.NOT_CONNECTED.message': 'No ipernity account is connected in this browser.',
+  'error.TRUST_PROXY_NEEDED.title': 'This site is not set up correctly',
+  'error.TRUST_PROXY_NEEDED.message': 'Your account was not connected and nothing was changed. The site’s operator must set TRUST_PROXY, so that the server knows it is reached over https through a proxy.',
   'error.INTERNAL.title': 'Something went wrong',
   'error.INTERNAL.message': 'An unexpected error happened on our side. Nothing was changed; please try again in a moment.',
 } as const;

@@ -6,6 +6,8 @@ export const fr: Catalogue = {
   'layout.skip': 'Aller au contenu',
   'layout.sandbox': 'Bac à sable : ce serveur utilise son simulateur d’ipernity intégré, aucun vrai compte ipernity n’est concerné. Définissez IPERNITY_API_KEY pour utiliser ipernity.',
   'layout.home': 'Accueil',
+  'layout.viewer': 'Connecté en tant que {realname} ({username})',
+  'layout.viewer.disconnect': 'Ce n’est pas vous ? Déconnecter',
 
   'item.doc': 'Photos, vidéos et documents',
   'item.blog': 'Blog',
@@ -64,6 +66,12 @@ export const fr: Catalogue = {
   'complete.step2': 'Revenez ensuite sur cette page et terminez l’autorisation.',
   'complete.submit': 'Terminer l’autorisation',
 
+  'connected.title': 'Votre compte ipernity est connecté',
+  'connected.as': '{app} est maintenant connecté au compte ipernity de {realname} ({username}).',
+  'connected.check': 'Si ce n’est pas votre compte, quelqu’un vous a peut-être envoyé son propre lien d’autorisation : déconnectez-le maintenant.',
+  'connected.continue': 'Continuer',
+  'connected.not.me': 'Ce n’est pas mon compte : déconnecter',
+
   'denied.title': 'Non connecté',
   'denied.message': 'Vous n’avez pas connecté votre compte ipernity. Rien n’a changé.',
   'disconnected.title': 'Déconnecté',
@@ -116,6 +124,8 @@ export const fr: Catalogue = {
   'error.BAD_REQUEST.message': 'Le formulaire ou l’adresse n’ont pas pu être lus. Revenez à l’accueil et réessayez.',
   'error.NOT_CONNECTED.title': 'Non connecté',
   'error.NOT_CONNECTED.message': 'Aucun compte ipernity n’est connecté dans ce navigateur.',
+  'error.TRUST_PROXY_NEEDED.title': 'Ce site n’est pas configuré correctement',
+  'error.TRUST_PROXY_NEEDED.message': 'Votre compte n’a pas été connecté et rien n’a changé. L’exploitant du site doit définir TRUST_PROXY, pour que le serveur sache qu’il est joint en https par un proxy.',
   'error.INTERNAL.title': 'Une erreur est survenue',
   'error.INTERNAL.message': 'Une erreur inattendue s’est produite de notre côté. Rien n’a changé ; veuillez réessayer dans un instant.',
 };

@@ -164,10 +164,11 @@ export async function startFlow(targets: FlowTargets, userId: number, jar: Jar =
   const link = new URL(start.headers.location as string);
   const page = await exchange(targets.simulator, link.pathname + link.search);
   if (page.status !== 200) throw new FlowError('authorize page', page.status);
+  // the simulator's form is CSRF-protected: send back its hidden fields (the `_csrf` token among them) and its cookie
   const decision = await exchange(targets.simulator, link.pathname, {
     method: 'POST',
-    headers: { 'content-type': FORM },
-    body: new URLSearchParams({ ...Object.fromEntries(link.searchParams), decision: 'authorize', user_id: String(userId) }).toString(),
+    headers: { 'content-type': FORM, cookie: cookieHeader(keepCookies(new Map(), page.headers['set-cookie'])) },
+    body: new URLSearchParams({ ...hiddenFields(page.text), decision: 'authorize', user_id: String(userId) }).toString(),
   });
   if (decision.status !== 303) throw new FlowError('authorize decision', decision.status);
   const back = new URL(decision.headers.location as string);
@@ -306,6 +307,8 @@ export async function startServer(options: ServerOptions): Promise<ServerProcess
       PATH: process.env.PATH,
       NODE_ENV: 'production',
       PORT: String(port),
+      // several servers run at once: each puts its metrics listener on a port of its own
+      METRICS_PORT: '0',
       PUBLIC_URL: origin,
       SESSION_SECRET,
       IPERNITY_API_KEY: API_KEY,
