@@ -4,17 +4,17 @@
  */
 export * from './ipernity';
 export { loadConfig, ConfigError, DEFAULTS, type Config } from './config';
-export { createApp, STATIC_DIR, type AppHandle, type AppDeps } from './web/app';
-export { createHttpServer } from './web/http-server';
-export { createConnectRouter, type ConnectRouterOptions } from './web/connect-router';
-export { createAttemptCookie, type AttemptCookie, type AttemptCookieOptions } from './web/attempts';
+export { createApp, STATIC_DIR, type AppHandle, type AppDeps } from './app';
+export { createHttpServer } from './http-server';
+export { createConnectRouter, type ConnectRouterOptions } from './flow/router';
+export { createAttemptCookie, type AttemptCookie, type AttemptCookieOptions } from './flow/attempts';
 // the parts createConnectRouter takes, for a site that assembles its own app
-export { createCsrf, type Csrf, type CsrfOptions } from './web/csrf';
+export { createCsrf, type Csrf, type CsrfOptions } from './security/csrf';
 export { createRenderer, type Renderer, type RendererOptions } from './web/render';
-export { createSessionStack, type SessionStack } from './web/sessions';
+export { createSessionStack, type SessionStack } from './sessions/stack';
 export { createErrorHandler, notFound, type ErrorHandlerOptions } from './web/error-handler';
 export { createLogger, createRequestLogger } from './web/logging';
-export { createPermissionGuard } from './web/guard';
+export { createPermissionGuard } from './flow/guard';
 export { createSimulator, createSimulatorApp, type SimulatorOptions } from './simulator/app';
-export { SqliteSessionStore } from './web/sqlite-store';
-export { TokenCipher } from './web/token-cipher';
+export { SqliteSessionStore } from './sessions/sqlite-store';
+export { TokenCipher } from './security/token-cipher';

@@ -1,8 +1,8 @@
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, loadConfig } from './config';
-import { createApp, type AppHandle } from './web/app';
-import { createHttpServer } from './web/http-server';
+import { createApp, type AppHandle } from './app';
+import { createHttpServer } from './http-server';
 
 /** The app's listeners, once they listen. */
 export interface Listening {

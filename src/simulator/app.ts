@@ -8,7 +8,7 @@ import { grantedItems, parsePermissionQuery, type RequestedPermissions } from '.
 import { isFrob } from '../ipernity/frob';
 import { DEFAULT_FROB_TTL_MS, SimulatorState, type SimulatedApp, type SimulatedUser } from './state';
 import { FaultSwitch, parseFault } from './faults';
-import { createCsrf, CSRF_FIELD, type Csrf } from '../web/csrf';
+import { createCsrf, CSRF_FIELD, type Csrf } from '../security/csrf';
 
 export type { SimulatedApp, SimulatedUser } from './state';
 export type { Fault } from './faults';

@@ -1,7 +1,7 @@
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import { ErrorCodes, IpernityApiError, IpernityError, InputError } from '../ipernity';
-import { CsrfError, type Csrf } from './csrf';
+import { CsrfError, type Csrf } from '../security/csrf';
 import { WebError, WebErrorCodes } from './errors';
 import type { Renderer } from './render';
 import { languageOf, type MessageKey } from './i18n';

@@ -71,7 +71,7 @@ export function createRenderer(options: RendererOptions): Renderer {
   const tokenMark = `csrf-${randomBytes(16).toString('hex')}`;
 
   function html(lang: Lang, t: Translate, view: string, data: Record<string, unknown>, viewer?: Viewer): string {
-    return eta.render(`./${view}`, {
+    return eta.render(`./pages/${view}`, {
       viewer,
       lang,
       t,

@@ -11,11 +11,11 @@ const COMPOSE_SCHEMA = path.join(ROOT, '..', 'shared', 'schemas', 'compose-spec.
 
 const read = (file: string): string => fs.readFileSync(path.join(ROOT, file), 'utf8');
 
-/** The variables `loadConfig` reads: the keys of its zod schema in src/config.ts. */
+/** The variables `loadConfig` reads: the keys of its zod schema in src/config/index.ts. */
 function configVariables(): string[] {
-  const source = read('src/config.ts');
+  const source = read('src/config/index.ts');
   const block = /const schema = z\.object\(\{([\s\S]*?)\n\}\);/.exec(source);
-  if (!block?.[1]) throw new Error('src/config.ts: no `const schema = z.object({ ... });` block found');
+  if (!block?.[1]) throw new Error('src/config/index.ts: no `const schema = z.object({ ... });` block found');
   const names = [...block[1].matchAll(/^\s+([A-Z][A-Z0-9_]*):/gm)].map((match) => match[1] as string);
   return names;
 }

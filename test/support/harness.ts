@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import type TestAgent from 'supertest/lib/agent';
 import { loadConfig, type Config } from '../../src/config';
-import { createApp, type AppDeps, type AppHandle } from '../../src/web/app';
+import { createApp, type AppDeps, type AppHandle } from '../../src/app';
 import { createLogger } from '../../src/web/logging';
 import { createSimulatorApp, type SimulatorOptions } from '../../src/simulator/app';
 import type { SimulatedUser } from '../../src/simulator/state';

@@ -1,0 +1,182 @@
+import path from 'node:path';
+import express, { type Express } from 'express';
+import type { Store } from 'express-session';
+import type { Logger } from 'pino';
+import { SANDBOX_PATH, type Config } from './config';
+import { configWarnings } from './config/warnings';
+import { cookieNameFor } from './security/cookie-names';
+import { IpernityClient } from './ipernity';
+import { createSimulator, DEFAULT_USER, type Simulator } from './simulator/app';
+import { createAttemptCookie } from './flow/attempts';
+import { createConnectRouter, tokenCheckOptions } from './flow/router';
+import { createCsrf } from './security/csrf';
+import { createErrorHandler, notFound } from './web/error-handler';
+import { createPermissionGuard } from './flow/guard';
+import { createHealthRouter, createMetricsApp } from './web/health-router';
+import { createHomeRouter } from './flow/home';
+import { createLogger, createRequestLogger } from './web/logging';
+import { Metrics } from './web/metrics';
+import { createFlowRateLimit } from './security/rate-limit';
+import { securityHeaders } from './security/headers';
+import { canonicalHost } from './web/canonical-host';
+import { limitUrlLength } from './web/url-length';
+import { createRenderer } from './web/render';
+import { createSessionStack, sessionData, type SessionStack } from './sessions/stack';
+import { SqliteSessionStore } from './sessions/sqlite-store';
+import { TokenCipher } from './security/token-cipher';
+import type { RequestedPermissions } from './ipernity';
+import type { RequestHandler } from 'express';
+
+/** Static files (stylesheet, countdown script). */
+export const STATIC_DIR = path.join(__dirname, '..', 'public');
+const STATIC_PATH = '/static';
+
+export interface AppDeps {
+  logger?: Logger;
+  /** A session store to use instead of the configured one (tests). */
+  sessionStore?: Store;
+}
+
+/** A built application and the parts a server or a test needs to reach. */
+export interface AppHandle {
+  app: Express;
+  config: Config;
+  logger: Logger;
+  sessions: SessionStack;
+  client: IpernityClient;
+  metrics: Metrics;
+  /**
+   * Serves only `/metrics`, for a listener of its own (`server.ts` listens on
+   * `config.metrics.host:port`): set when `config.metrics.ownListener`, and
+   * then `app` has no `/metrics`.
+   */
+  metricsApp?: Express;
+  /** The built-in simulator, in sandbox mode. */
+  simulator?: Simulator;
+  /** Guard for a site's own routes: `requirePermission({ doc: 'write' })`. */
+  requirePermission: (required: RequestedPermissions) => RequestHandler;
+  /** Closes the session store and the API connections. */
+  close(): Promise<void>;
+}
+
+/** Builds the application from a configuration; never listens (see `server.ts`). */
+export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
+  const logger = deps.logger ?? createLogger(config.logLevel);
+  const sessions = createSessionStack(config, logger, { store: deps.sessionStore });
+  // counted off the event loop (the checkpoint thread), at most every 5 s: scrapes answer the last count
+  const sqlite = !deps.sessionStore && sessions.store instanceof SqliteSessionStore ? sessions.store : undefined;
+  const metrics = new Metrics(sqlite ? () => sqlite.countActive() : undefined);
+  const client = new IpernityClient({
+    apiUrl: config.ipernity.apiUrl,
+    apiKey: config.ipernity.apiKey,
+    apiSecret: config.ipernity.apiSecret,
+    timeoutMs: config.ipernity.timeoutMs,
+    onCall: metrics.observeCall,
+  });
+  const cipher = new TokenCipher(config.tokenKeys);
+  const csrf = createCsrf({
+    secrets: config.sessionSecrets,
+    cookieName: cookieNameFor(config, 'csrf'),
+    secure: config.secure,
+    origin: config.publicUrl.origin,
+    // the session the browser will present next: the one this request stored, else the one its cookie names
+    sessionIdOf: (req) => (req.session?.createdAt !== undefined ? req.sessionID : sessions.sessionIdOf(req)),
+  });
+  const attempts = createAttemptCookie({
+    cipher,
+    cookieName: cookieNameFor(config, 'attempts'),
+    secure: config.secure,
+  });
+  const render = createRenderer({
+    appName: config.ipernity.appName,
+    sandbox: config.sandbox,
+    basePath: '',
+    staticPath: STATIC_PATH,
+    viewer(req, res) {
+      const user = sessionData(req)?.connection?.user;
+      return user && { realname: user.realname, username: user.username, csrfToken: csrf.token(req, res) };
+    },
+  });
+  for (const warning of configWarnings(config)) logger.warn({ event: warning.event }, warning.message);
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.trustProxy);
+  app.set('query parser', 'simple'); // repeated parameters become arrays, no nested objects
+  app.set('etag', false); // pages are per visitor and never cached
+
+  const metricsHere = config.metrics.enabled && !config.metrics.ownListener;
+  app.use(createHealthRouter({ storeReady: sessions.ping, metrics: metricsHere ? metrics : undefined, metricsToken: config.metrics.token }));
+  app.use(createRequestLogger(logger));
+
+  app.use(securityHeaders({ authorizeUrl: config.ipernity.authorizeUrl, secure: config.secure }));
+  app.use(limitUrlLength);
+  // flows start on PUBLIC_URL's host, so the cookie set before the flow is the one the callback gets back
+  app.use(canonicalHost(config.publicUrl));
+
+  let simulator: Simulator | undefined;
+  if (config.sandbox) {
+    simulator = createSimulator({
+      apps: [
+        {
+          apiKey: config.ipernity.apiKey,
+          apiSecret: config.ipernity.apiSecret,
+          name: config.ipernity.appName,
+          callbackUrl: config.ipernity.mode === 'web' ? new URL('/connect/callback', config.publicUrl).toString() : undefined,
+        },
+      ],
+      users: [DEFAULT_USER],
+      // its forms come from the site's own origin (behind a TLS proxy the request alone would say http)
+      origin: config.publicUrl.origin,
+    });
+    app.use(SANDBOX_PATH, simulator.router);
+  }
+
+  const flowLimit = createFlowRateLimit({
+    limitPerMinute: config.rateLimitPerMinute,
+    redis: sessions.redis,
+    redisKeyPrefix: config.session.redisKeyPrefix,
+    permissiveProxy: config.trustProxy === true,
+  });
+
+  const tokenCheck = tokenCheckOptions(client, cipher, config.tokenCheckIntervalMs, metrics, logger);
+  // the flow's routes first: they answer the busiest requests, which then pass no other router's layers
+  app.use(
+    createConnectRouter({
+      client,
+      ipernity: config.ipernity,
+      cipher,
+      attempts,
+      sessions,
+      csrf,
+      render,
+      basePath: '',
+      secure: config.secure,
+      tokenCheckIntervalMs: config.tokenCheckIntervalMs,
+      countdownSeconds: config.countdownSeconds,
+      logger,
+      metrics,
+      rateLimit: flowLimit,
+    }),
+  );
+  app.use(createHomeRouter({ session: sessions.optional, csrf, attempts, render, tokenCheck, logger }));
+  // after the pages: a browser asks for these once an hour (maxAge), the pages on every view
+  app.use(STATIC_PATH, express.static(STATIC_DIR, { maxAge: '1h', fallthrough: false, index: false }));
+  app.use(notFound);
+  app.use(createErrorHandler({ render, csrf, logger, appName: config.ipernity.appName }));
+
+  return {
+    app,
+    config,
+    logger,
+    sessions,
+    client,
+    metrics,
+    metricsApp: config.metrics.ownListener ? createMetricsApp(metrics) : undefined,
+    simulator,
+    requirePermission: createPermissionGuard({ session: sessions.optional, basePath: '' }),
+    async close() {
+      await Promise.allSettled([sessions.close(), client.close()]);
+    },
+  };
+}
