@@ -1,6 +1,5 @@
-import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
-import type { TokenKey } from '../config';
-import { randomBuffer } from './random';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import type { TokenKey } from './keys';
 
 const VERSION = 'v2';
 /** Values sealed before subkeys: the configured key itself, a random nonce. Still read, never written. */
@@ -78,7 +77,7 @@ export class TokenCipher {
   }
 
   #newSubkey(): Subkey {
-    const salt = randomBuffer(16);
+    const salt = randomBytes(16);
     return { salt: salt.toString('base64url'), key: deriveSubkey(this.#current.key, salt) };
   }
 
@@ -89,7 +88,7 @@ export class TokenCipher {
       this.#sealed = 0;
     }
     this.#sealed += 1;
-    const iv = randomBuffer(12);
+    const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', this.#subkey.key, iv, { authTagLength: TAG_LENGTH });
     cipher.setAAD(AAD[purpose]);
     const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);

@@ -218,7 +218,7 @@ export function createSessionStack(config: Config, logger: Logger, options: { st
     saveUninitialized: false, // no session for visitors who start nothing
     rolling: false, // the cookie is re-sent when the session changes, which `seenAt` makes happen on activity
     unset: 'keep', // nothing sets req.session to null; 'destroy' deleted sessions whose load had failed
-    genid: randomValue, // 256 random bits, from a pooled source
+    genid: randomValue, // 256 random bits
     cookie: {
       httpOnly: true,
       sameSite: 'lax', // not strict: the callback is a top-level navigation from ipernity
