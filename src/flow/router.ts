@@ -7,7 +7,6 @@ import {
   isFrob,
   parseFrob,
   parsePermissionQuery,
-  PERMISSION_ITEMS,
   samePermissions,
   satisfies,
   toParams,
@@ -66,17 +65,6 @@ export interface ConnectRouterOptions {
   metrics?: Metrics;
   /** Applied to the routes that start or finish a flow. */
   rateLimit?: RequestHandler;
-}
-
-/** Warning page addresses whose reading is kept; the memo starts over when full (addresses are visitor input). */
-const MAX_PAGE_ASKS = 500;
-
-/** What a warning page's address asks for, and the part of the page's cache key it makes. */
-interface PageAsk {
-  readonly requested: RequestedPermissions;
-  readonly returnTo: string;
-  readonly requestedParams: ReadonlyArray<[string, string]>;
-  readonly key: string;
 }
 
 /** A frob exchanged: what ipernity granted, and how long it took to answer. */
@@ -140,21 +128,8 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
   // a site's pages ask for the connection on every view: it is read without express-session until its token check is due
   const connectionSession = sessions.readOnlyUnless?.((data) => data.connection !== undefined && shouldCheckToken(data.connection, options.tokenCheckIntervalMs)) ?? sessions.optional;
 
-  const signedLink = (permissions: RequestedPermissions, frob?: ValidatedFrob): string =>
+  const authorizeLink = (permissions: RequestedPermissions, frob?: ValidatedFrob): string =>
     buildAuthorizeUrl({ authorizeUrl: options.ipernity.authorizeUrl, apiKey: options.ipernity.apiKey, apiSecret: options.ipernity.apiSecret, permissions, frob });
-  // Without a frob a link depends on the permissions alone, and a site asks for a few sets: each is signed once.
-  // The keys are valid levels of the five known items, so there are few of them whatever visitors send.
-  const links = new Map<string, string>();
-  function authorizeLink(permissions: RequestedPermissions, frob?: ValidatedFrob): string {
-    if (frob !== undefined) return signedLink(permissions, frob);
-    const key = PERMISSION_ITEMS.map((item) => permissions[item] ?? '').join();
-    let link = links.get(key);
-    if (link === undefined) {
-      link = signedLink(permissions);
-      links.set(key, link);
-    }
-    return link;
-  }
 
   function failed(req: Request, res: Response, error: unknown, attempt: PendingAttempt): never {
     const code = (error as { code?: string }).code ?? 'INTERNAL';
@@ -260,52 +235,23 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
     throw new WebError(WebErrorCodes.ATTEMPT_MISSING, 400, 'no connection attempt is pending in this browser');
   }
 
-  /**
-   * What a warning page's address asks for, read once per address: a site's
-   * "Connect ipernity" links are few and every visitor follows the same ones.
-   * An address asking for something invalid throws each time and is not kept.
-   */
-  const asks = new Map<string, PageAsk>();
-  function askOf(req: Request): PageAsk {
-    let ask = asks.get(req.url);
-    if (!ask) {
-      const query = req.query as Record<string, unknown>;
-      const requested = parsePermissionQuery(query) ?? options.ipernity.permissions;
-      const returnTo = safeReturnTo(single(query.return_to));
-      const requestedParams = Object.entries(toParams(requested));
-      ask = { requested, returnTo, requestedParams, key: JSON.stringify([requestedParams, returnTo]) };
-      if (asks.size >= MAX_PAGE_ASKS) asks.clear();
-      asks.set(req.url, ask);
-    }
-    return ask;
-  }
-
   // The warning page: where the visitor is going, what is asked, Continue or Cancel.
   router.get('/connect', readOnlySession, function warningPage(req, res) {
-    const { requested, returnTo, requestedParams, key: askedKey } = askOf(req);
+    const query = req.query as Record<string, unknown>;
+    const requested = parsePermissionQuery(query) ?? options.ipernity.permissions;
     const granted = sessionData(req)?.connection?.permissions;
-    // The countdown submits the form by itself, so it runs only for a visitor who came from this site or typed the
-    // address: a page another site opens (a window it scripts) would otherwise start a flow with one click anywhere.
-    const countdown = countdownAllowed(req) ? options.countdownSeconds : 0;
-    // the page shows only the permissions asked and granted, where to go back and the countdown: the rest is the
-    // visitor's CSRF token (a connected visitor's page also names them, so it is rendered for them alone)
-    const key = `${askedKey}\n${countdown}${granted ? `\n${JSON.stringify(grantedItems(granted))}` : ''}`;
-    render.cached(
-      req,
-      res,
-      'connect',
-      key,
-      () => ({
-        title: languageOf(req).t('connect.title'),
-        requestedItems: grantedItems(requested),
-        grantedItems: granted ? grantedItems(granted) : undefined,
-        nothingNew: granted ? satisfies(granted, requested) : false,
-        requestedParams,
-        returnTo,
-        countdown,
-      }),
-      csrf.token(req, res),
-    );
+    render(req, res, 200, 'connect', {
+      title: languageOf(req).t('connect.title'),
+      requestedItems: grantedItems(requested),
+      grantedItems: granted ? grantedItems(granted) : undefined,
+      nothingNew: granted ? satisfies(granted, requested) : false,
+      requestedParams: Object.entries(toParams(requested)),
+      returnTo: safeReturnTo(single(query.return_to)),
+      // The countdown submits the form by itself, so it runs only for a visitor who came from this site or typed the
+      // address: a page another site opens (a window it scripts) would otherwise start a flow with one click anywhere.
+      countdown: countdownAllowed(req) ? options.countdownSeconds : 0,
+      csrfToken: csrf.token(req, res),
+    });
   });
 
   // Starts a flow: records the attempt, then 303 to ipernity's signed link (desktop: to "Complete authorization").
