@@ -35,7 +35,6 @@ const WHATIF = path.join(__dirname, 'whatif');
 const VARIANTS = {
   'helmet headers precomputed once': { args: ['-r', path.join(WHATIF, 'static-security-headers.js')], cases: ['warning-anon'] },
   'log lines written 4 KB at a time': { args: ['-r', path.join(WHATIF, 'buffered-log.js')], cases: ['warning-anon', 'post-redis'] },
-  'SQLite store without touch on every read': { args: ['-r', path.join(WHATIF, 'sqlite-no-touch.js')], cases: ['warning-session-sqlite'] },
   // the live heap after a full GC is about 18 MiB; V8 sizes the heap for a 24 GiB machine unless told
   'young generation 8 MiB (--max-semi-space-size=4)': { args: ['--max-semi-space-size=4'], cases: ['post-redis'], memory: true },
   'old generation capped (--max-old-space-size=64)': { args: ['--max-old-space-size=64'], cases: ['post-redis'], memory: true },

@@ -25,9 +25,6 @@ export interface SqliteStoreOptions {
   onSweepError?: (error: unknown) => void;
 }
 
-/** A touch that moves the expiry by less than this writes nothing. */
-const TOUCH_RESOLUTION_MS = 60_000;
-const MAX_KNOWN_EXPIRIES = 50_000;
 /** Expired sessions deleted per statement: one batch holds up requests for a few milliseconds at most. */
 const SWEEP_BATCH = 500;
 
@@ -91,7 +88,6 @@ export class SqliteSessionStore extends session.Store {
   readonly #db: Database.Database;
   readonly #defaultTtlMs: number;
   readonly #timer: NodeJS.Timeout;
-  readonly #knownExpiry = new Map<string, number>();
   #checkpointer: Worker | undefined;
   /** Counts asked of the checkpoint thread and not answered yet, by id. */
   readonly #counts = new Map<number, { resolve: (count: number) => void; reject: (error: Error) => void }>();
@@ -100,7 +96,6 @@ export class SqliteSessionStore extends session.Store {
   readonly #statements: {
     get: Database.Statement<[string, number], { data: string; expires: number }>;
     set: Database.Statement<[string, string, number]>;
-    touch: Database.Statement<[number, string]>;
     destroy: Database.Statement<[string]>;
     sweep: Database.Statement<[number, number]>;
     count: Database.Statement<[number], { n: number }>;
@@ -121,7 +116,6 @@ export class SqliteSessionStore extends session.Store {
     this.#statements = {
       get: this.#db.prepare('SELECT data, expires FROM sessions WHERE sid = ? AND expires > ?'),
       set: this.#db.prepare('INSERT INTO sessions (sid, data, expires) VALUES (?, ?, ?) ON CONFLICT(sid) DO UPDATE SET data = excluded.data, expires = excluded.expires'),
-      touch: this.#db.prepare('UPDATE sessions SET expires = ? WHERE sid = ?'),
       destroy: this.#db.prepare('DELETE FROM sessions WHERE sid = ?'),
       sweep: this.#db.prepare('DELETE FROM sessions WHERE sid IN (SELECT sid FROM sessions WHERE expires <= ? LIMIT ?)'),
       count: this.#db.prepare('SELECT count(*) AS n FROM sessions WHERE expires > ?'),
@@ -198,7 +192,6 @@ export class SqliteSessionStore extends session.Store {
       () => {
         const row = this.#statements.get.get(sid, Date.now());
         if (!row) return null;
-        this.#remember(sid, row.expires);
         return JSON.parse(row.data) as SessionData;
       },
     );
@@ -208,31 +201,12 @@ export class SqliteSessionStore extends session.Store {
     this.#run(callback, () => {
       const expires = this.#expires(sess);
       this.#statements.set.run(sid, JSON.stringify(sess), expires);
-      this.#remember(sid, expires);
     });
-  }
-
-  override touch(sid: string, sess: SessionData, callback?: () => void): void {
-    this.#run(callback as Callback | undefined, () => {
-      const expires = this.#expires(sess);
-      // express-session touches on every read: write only when the expiry moves by a minute or more
-      const known = this.#knownExpiry.get(sid);
-      if (known !== undefined && Math.abs(expires - known) < TOUCH_RESOLUTION_MS) return;
-      this.#statements.touch.run(expires, sid);
-      this.#remember(sid, expires);
-    });
-  }
-
-  /** Expiries this process last read or wrote, so that touch can skip writes that change nothing that matters. */
-  #remember(sid: string, expires: number): void {
-    if (this.#knownExpiry.size >= MAX_KNOWN_EXPIRIES) this.#knownExpiry.clear();
-    this.#knownExpiry.set(sid, expires);
   }
 
   override destroy(sid: string, callback?: (error?: unknown) => void): void {
     this.#run(callback, () => {
       this.#statements.destroy.run(sid);
-      this.#knownExpiry.delete(sid);
     });
   }
 
@@ -264,7 +238,6 @@ export class SqliteSessionStore extends session.Store {
   override clear(callback?: (error?: unknown) => void): void {
     this.#run(callback, () => {
       this.#statements.clear.run();
-      this.#knownExpiry.clear();
     });
   }
 
