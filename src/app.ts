@@ -21,7 +21,7 @@ import { securityHeaders } from './security/headers';
 import { canonicalHost } from './web/canonical-host';
 import { limitUrlLength } from './web/url-length';
 import { createRenderer } from './web/render';
-import { createSessionStack, sessionData, type SessionStack } from './sessions/stack';
+import { createSessionStack, type SessionStack } from './sessions/stack';
 import { SqliteSessionStore } from './sessions/sqlite-store';
 import { TokenCipher } from './security/token-cipher';
 import type { RequestedPermissions } from './ipernity';
@@ -93,7 +93,7 @@ export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
     basePath: '',
     staticPath: STATIC_PATH,
     viewer(req, res) {
-      const user = sessionData(req)?.connection?.user;
+      const user = req.session?.connection?.user;
       return user && { realname: user.realname, username: user.username, csrfToken: csrf.token(req, res) };
     },
   });

@@ -26,7 +26,7 @@ import type { Renderer } from '../web/render';
 import { safeReturnTo } from './return-to';
 import { seeOther } from '../web/see-other';
 import type { PendingAttempt } from '../sessions/session-data';
-import { markActive, regenerateSession, saveSession, sessionData, wasStored, type SessionStack } from '../sessions/stack';
+import { markActive, regenerateSession, saveSession, wasStored, type SessionStack } from '../sessions/stack';
 import type { TokenCipher } from '../security/token-cipher';
 import { refreshConnection, shouldCheckToken, viewOf, type TokenCheckOptions } from './token-check';
 import { languageOf } from '../web/i18n';
@@ -48,11 +48,8 @@ export interface ConnectRouterOptions {
   cipher: TokenCipher;
   /** Where the browser keeps the attempts it started. */
   attempts: AttemptCookie;
-  /**
-   * `readOnly` serves the routes that only read the session (the warning page, `POST /connect`), and `readOnlyUnless`
-   * `GET /connection` when no token check is due; without them those routes use `optional`.
-   */
-  sessions: Pick<SessionStack, 'required' | 'optional' | 'ping'> & Partial<Pick<SessionStack, 'readOnly' | 'readOnlyUnless'>>;
+  /** `required` where a flow may create the session, `optional` where it is only read. */
+  sessions: Pick<SessionStack, 'required' | 'optional' | 'ping'>;
   csrf: Csrf;
   render: Renderer;
   /** Where the router is mounted, for the links and forms it renders (`''` at the root). */
@@ -124,9 +121,6 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
   const form = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 32 });
   const rateLimit: RequestHandler = options.rateLimit ?? ((_req, _res, next) => next());
   const tokenCheck = tokenCheckOptions(client, cipher, options.tokenCheckIntervalMs, metrics, logger);
-  const readOnlySession = sessions.readOnly ?? sessions.optional;
-  // a site's pages ask for the connection on every view: it is read without express-session until its token check is due
-  const connectionSession = sessions.readOnlyUnless?.((data) => data.connection !== undefined && shouldCheckToken(data.connection, options.tokenCheckIntervalMs)) ?? sessions.optional;
 
   const authorizeLink = (permissions: RequestedPermissions, frob?: ValidatedFrob): string =>
     buildAuthorizeUrl({ authorizeUrl: options.ipernity.authorizeUrl, apiKey: options.ipernity.apiKey, apiSecret: options.ipernity.apiSecret, permissions, frob });
@@ -236,10 +230,10 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
   }
 
   // The warning page: where the visitor is going, what is asked, Continue or Cancel.
-  router.get('/connect', readOnlySession, function warningPage(req, res) {
+  router.get('/connect', sessions.optional, function warningPage(req, res) {
     const query = req.query as Record<string, unknown>;
     const requested = parsePermissionQuery(query) ?? options.ipernity.permissions;
-    const granted = sessionData(req)?.connection?.permissions;
+    const granted = req.session?.connection?.permissions;
     render(req, res, 200, 'connect', {
       title: languageOf(req).t('connect.title'),
       requestedItems: grantedItems(requested),
@@ -255,11 +249,11 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
   });
 
   // Starts a flow: records the attempt, then 303 to ipernity's signed link (desktop: to "Complete authorization").
-  router.post('/connect', rateLimit, form, csrf.verify, readOnlySession, async function startFlow(req, res) {
+  router.post('/connect', rateLimit, form, csrf.verify, sessions.optional, async function startFlow(req, res) {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const requested = parsePermissionQuery(body) ?? {};
     const returnTo = safeReturnTo(single(body.return_to));
-    const connection = sessionData(req)?.connection;
+    const connection = req.session?.connection;
     // an upgrade asks for what is granted plus what is new, so no grant is lost
     const permissions = connection ? union(connection.permissions, requested) : requested;
     const attempt: PendingAttempt = { nonce: randomValue(), permissions, returnTo, startedAt: Date.now() };
@@ -365,26 +359,21 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
   /** `?check=1`: ask ipernity now, whatever the check interval says. */
   const asksForCheck = (req: Request): boolean => (req.query as Record<string, unknown>).check === '1';
 
-  /** A check keeps ipernity's answer, so it needs the writable session; each check is a call under the site's key, so it is rate-limited. */
-  function connectionSessionFor(req: Request, res: Response, next: NextFunction): void {
-    if (!asksForCheck(req)) {
-      connectionSession(req, res, next);
-      return;
-    }
-    rateLimit(req, res, (error?: unknown) => (error ? next(error) : sessions.optional(req, res, next)));
+  /** Each check is a call under the site's key, so `?check=1` is rate-limited. */
+  function checkLimit(req: Request, res: Response, next: NextFunction): void {
+    if (asksForCheck(req)) rateLimit(req, res, next);
+    else next();
   }
 
   // The connection as JSON for the site's own front end; `?check=1` asks ipernity now (or answers the check of a
   // few seconds ago: a page that asks on every view does not make a call each time).
-  router.get('/connection', answersJson, connectionSessionFor, async function connectionJson(req, res) {
+  router.get('/connection', answersJson, checkLimit, sessions.optional, async function connectionJson(req, res) {
     res.set('Cache-Control', 'no-store');
-    let connection = sessionData(req)?.connection;
-    // without `req.session` the session was only read: no check is due and nothing is written
-    if (req.session) {
-      const hadConnection = connection !== undefined;
-      const force = asksForCheck(req) && connection !== undefined && shouldCheckToken(connection, CHECK_REUSE_MS);
+    let connection = req.session?.connection;
+    if (connection) {
+      const force = asksForCheck(req) && shouldCheckToken(connection, CHECK_REUSE_MS);
       connection = await refreshConnection(req, tokenCheck, force, logger);
-      if (hadConnection && !connection) {
+      if (!connection) {
         delete req.session.notice;
         res.json({ connected: false, reason: 'revoked' });
         return;

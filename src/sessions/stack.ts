@@ -22,21 +22,6 @@ export interface SessionStack {
   required: RequestHandler;
   /** Loads the session only when the browser sends a session cookie; otherwise `req.session` stays undefined. */
   optional: RequestHandler;
-  /**
-   * For routes that only read the session: reads it straight from the store,
-   * without express-session, so nothing is tracked, hashed, touched or saved.
-   * Read it with `sessionData(req)`; `req.session` stays undefined. Hands over
-   * to `optional` when the session's activity time is due for its refresh or
-   * one of its lifetimes has run out, so those are handled exactly as on
-   * every other page.
-   */
-  readOnly: RequestHandler;
-  /**
-   * `readOnly` for a route that reads the session unless something in it is
-   * due to change: when `due` says so of the stored data, the route gets the
-   * regular, writable session instead (the store is read a second time).
-   */
-  readOnlyUnless(due: (data: Readonly<Partial<SessionData>>) => boolean): RequestHandler;
   /** The session id the browser's cookie carries, when it is validly signed (the session may not exist). */
   sessionIdOf(req: Request): string | undefined;
   /** The Redis client, when sessions live in Redis (shared with the rate limiter). */
@@ -273,53 +258,11 @@ export function createSessionStack(config: Config, logger: Logger, options: { st
     return undefined;
   }
 
-  function readOnlyUnless(due: (data: Readonly<Partial<SessionData>>) => boolean): RequestHandler {
-    return function readOnly(req: Request, res: Response, next: NextFunction): void {
-      const id = sessionIdOf(req);
-      if (!id) {
-        next();
-        return;
-      }
-      let called = false;
-      store.get(id, (error, data) => {
-        if (called) return; // a store that calls back twice (an exception thrown downstream of its first call)
-        called = true;
-        if (error && (error as { code?: string }).code !== 'ENOENT') {
-          next(storeUnavailable(error));
-          return;
-        }
-        if (!data) {
-          next();
-          return;
-        }
-        if (lifetimeOf(data) !== 'current' || due(data)) {
-          // a write is due: the regular path reads it again and saves
-          optional(req, res, next);
-          return;
-        }
-        (req as ReadOnlyRequest)[READ_ONLY] = data;
-        next();
-      });
-    };
-  }
-
-  const readOnly = readOnlyUnless(() => false);
-
-  return { store, cookieName, required, optional, readOnly, readOnlyUnless, sessionIdOf, redis, ping, close };
+  return { store, cookieName, required, optional, sessionIdOf, redis, ping, close };
 }
 
-const READ_ONLY = Symbol('readOnlySession');
-type ReadOnlyRequest = Request & { [READ_ONLY]?: Readonly<Partial<SessionData>> };
 const OLD_SESSION_DELETED = Symbol('oldSessionDeleted');
 type Regenerated = Request & { [OLD_SESSION_DELETED]?: Promise<void> };
-
-/**
- * The visitor's session, however it was loaded: express-session's
- * `req.session`, or the data `readOnly` read. Undefined without a session.
- */
-export function sessionData(req: Request): Readonly<Partial<SessionData>> | undefined {
-  return (req.session as Partial<SessionData> | undefined) ?? (req as ReadOnlyRequest)[READ_ONLY];
-}
 
 /**
  * Idle timeout and absolute lifetime, checked on each request: `ended` when

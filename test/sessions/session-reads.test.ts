@@ -8,11 +8,11 @@ import { buildApp, SESSION_SECRET, startSimulator, testConfig, walkFlow, type Ru
 const MINUTE = 60_000;
 
 /**
- * The warning page and `GET /connection` read the session without
- * express-session: they must show what a connected visitor has, write
- * nothing, and leave every lifetime rule and token check to the regular path.
+ * The warning page and `GET /connection` only show the session: they must
+ * show what a connected visitor has and write nothing, while every lifetime
+ * rule and token check applies as on every other page.
  */
-describe('the pages that show the session read it without writing it', () => {
+describe('the pages that show the session write nothing', () => {
   let simulator: RunningSimulator;
   let dataDir: string;
   let handle: TestApp;
@@ -26,7 +26,7 @@ describe('the pages that show the session read it without writing it', () => {
     await simulator.close();
   });
   beforeEach(() => {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ipernity-connect-read-only-'));
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ipernity-connect-session-reads-'));
     handle = build();
   });
   afterEach(async () => {
