@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import session, { type SessionData } from 'express-session';
+import type { CheckpointerData, CountAnswer } from './sqlite-checkpointer';
 
 export interface SqliteStoreOptions {
   /** The database file; its folder is created when missing. */
@@ -43,35 +44,16 @@ type Callback<T = void> = (error?: unknown, value?: T) => void;
  * (`{ id, now }`, answered `{ id, count }` or `{ id, error }`): with many
  * sessions that takes milliseconds, which on the serving connection would
  * stall every request for as long.
- * Run as an evaluated script (no file of its own beside the compiled code);
- * `driver` is better-sqlite3 as the store resolved it.
+ * The thread is `sqlite-checkpointer.ts`.
  */
-const CHECKPOINTER_SCRIPT = `
-const { workerData, parentPort } = require('node:worker_threads');
-const Database = require(workerData.driver);
-const db = new Database(workerData.file, { fileMustExist: true });
-db.pragma('busy_timeout = 5000');
-const passive = () => db.pragma('wal_checkpoint(PASSIVE)')[0];
-setInterval(() => {
-  if (passive().log <= workerData.restartPages) return;
-  // a second pass copies what came in during the first, so the restart has little left to copy
-  passive();
-  db.pragma('wal_checkpoint(RESTART)');
-}, workerData.intervalMs);
-const count = db.prepare('SELECT count(*) AS n FROM sessions WHERE expires > ?');
-parentPort.on('message', ({ id, now }) => {
-  try {
-    parentPort.postMessage({ id, count: count.get(now).n });
-  } catch (error) {
-    parentPort.postMessage({ id, error: { message: String(error && error.message), code: error && error.code } });
-  }
-});
-`;
-
-interface CountAnswer {
-  id: number;
-  count?: number;
-  error?: { message: string; code?: string };
+/**
+ * The checkpoint thread's compiled file. Under the tests, which run this
+ * module from its TypeScript source, it is the build's (`npm test` builds
+ * before jest): a worker thread cannot run TypeScript on Node 20.
+ */
+function checkpointerFile(): string {
+  const beside = path.join(__dirname, 'sqlite-checkpointer.js');
+  return fs.existsSync(beside) ? beside : path.join(__dirname, '..', '..', 'dist', 'sessions', 'sqlite-checkpointer.js');
 }
 
 /** SQLite's own threshold for a checkpoint, in WAL pages: what the serving connection goes back to without the thread. */
@@ -140,9 +122,9 @@ export class SqliteSessionStore extends session.Store {
    */
   #startCheckpointer(file: string, timing: { intervalMs: number; restartPages: number }, onExit?: (error?: unknown) => void): void {
     this.#db.pragma('wal_autocheckpoint = 0');
-    const worker = new Worker(CHECKPOINTER_SCRIPT, {
-      eval: true,
-      workerData: { driver: require.resolve('better-sqlite3'), file, ...timing },
+    const workerData: CheckpointerData = { file, ...timing };
+    const worker = new Worker(checkpointerFile(), {
+      workerData,
       resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 },
     });
     let failure: unknown;
