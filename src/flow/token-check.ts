@@ -5,6 +5,8 @@ import type { TokenCipher } from '../security/token-cipher';
 import { TokenUnreadableError } from '../security/token-cipher';
 import type { StoredConnection } from '../sessions/session-data';
 import '../sessions/session-data';
+import type { Metrics } from '../web/metrics';
+import { flowEvent } from '../web/logging';
 
 /** What the site may see of a connection: never the token. */
 export interface ConnectionView {
@@ -77,4 +79,17 @@ function forget(req: Request, options: TokenCheckOptions, reason: string): void 
   delete req.session.connection;
   req.session.notice = 'revoked';
   options.onRevoked?.(req, reason);
+}
+
+/** The token-check settings the home page, the guard and the router share. */
+export function tokenCheckOptions(client: IpernityClient, cipher: TokenCipher, intervalMs: number, metrics: Metrics | undefined, logger: Logger): TokenCheckOptions {
+  return {
+    client,
+    cipher,
+    intervalMs,
+    onRevoked(req, reason) {
+      metrics?.tokensRevoked.inc();
+      flowEvent(req, logger, 'token_revoked', { reason }, 'the stored ipernity connection is no longer valid');
+    },
+  };
 }

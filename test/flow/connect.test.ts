@@ -2,7 +2,7 @@ import express from 'express';
 import request from 'supertest';
 import { sign } from '../../src/ipernity';
 import { API_KEY, API_SECRET, authorizeAtSimulator, csrfOf, useAppAgainstSimulator, walkFlow } from '../support/harness';
-import { CHECK_REUSE_MS } from '../../src/flow/router';
+import { CHECK_REUSE_MS } from '../../src/flow/connection-json';
 
 /** Moves the clock the server reads on by `ms` and a little more (restored after each test). */
 function later(ms: number): void {

@@ -1,0 +1,36 @@
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { buildAuthorizeUrl, type RequestedPermissions, type ValidatedFrob } from '../ipernity';
+import type { AuthMode } from '../config';
+import type { ConnectRouterOptions } from './router';
+import { tokenCheckOptions, type TokenCheckOptions } from './token-check';
+
+/** What every step of the flow works with: the router's options, and what is derived from them once. */
+export interface FlowContext extends ConnectRouterOptions {
+  mode: AuthMode;
+  secure: boolean;
+  /** The flow routes' rate limit (a pass-through when there is none). */
+  rateLimit: RequestHandler;
+  tokenCheck: TokenCheckOptions;
+  /** ipernity's authorization link for these permissions, signed with the API secret (desktop: with the frob). */
+  authorizeLink(permissions: RequestedPermissions, frob?: ValidatedFrob): string;
+}
+
+export function flowContext(options: ConnectRouterOptions): FlowContext {
+  const { apiKey, apiSecret, authorizeUrl } = options.ipernity;
+  return {
+    ...options,
+    mode: options.ipernity.mode,
+    secure: options.secure ?? false,
+    rateLimit: options.rateLimit ?? ((_req, _res, next) => next()),
+    tokenCheck: tokenCheckOptions(options.client, options.cipher, options.tokenCheckIntervalMs, options.metrics, options.logger),
+    authorizeLink: (permissions, frob) => buildAuthorizeUrl({ authorizeUrl, apiKey, apiSecret, permissions, frob }),
+  };
+}
+
+/** A single string from a query or form value; repeated or missing gives undefined. */
+export function single(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** Express 5 hands rejected promises to the error handler; this names the function for stack traces. */
+export type AsyncHandler = (req: Request, res: Response, next: NextFunction) => Promise<void>;
