@@ -1,7 +1,8 @@
 import type { Request, Response } from 'express';
 import { grantedItems, IpernityApiError, isFrob, samePermissions, satisfies, toParams, type GrantedPermissions, type TokenGrant, type ValidatedFrob } from '../ipernity';
 import type { PendingAttempt } from '../sessions/session-data';
-import { markActive, wasStored } from '../sessions/stack';
+import { markActive } from '../sessions/lifetimes';
+import { wasStored } from '../sessions/store-reads';
 import { regenerateSession, saveSession } from '../sessions/regenerate';
 import { languageOf } from '../web/i18n';
 import { flowEvent } from '../web/logging';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import session, { type SessionData, type Store } from 'express-session';
+import session, { type Store } from 'express-session';
 import { parse as parseCookies } from 'cookie';
 import { unsign } from 'cookie-signature';
 import type { RedisClientType } from 'redis';
@@ -10,8 +10,11 @@ import { cookieNameFor } from '../security/cookie-names';
 import { SqliteSessionStore } from './sqlite-store';
 import { storeUnavailable } from '../web/errors';
 import { randomValue } from '../security/random';
-import { isStoredSession } from './session-data';
+import { lifetimes } from './lifetimes';
+import { createRedisClient, loadRedisModule } from './redis';
+import { markLoads, readValidated } from './store-reads';
 import { regenerateSession } from './regenerate';
+import { Codes } from '../errors';
 
 /** Longest wait for a store to answer a readiness ping. */
 const PING_TIMEOUT_MS = 1000;
@@ -42,96 +45,6 @@ function answers(store: Store): Promise<boolean> {
       resolve(!error || (error as { code?: string }).code === 'ENOENT');
     });
   });
-}
-
-/** A read that failed because what is stored is not a session (Redis: a key of another type; any store: not JSON). */
-function unreadable(error: unknown): boolean {
-  return error instanceof SyntaxError || /^WRONGTYPE/.test((error as Error | undefined)?.message ?? '');
-}
-
-/**
- * Makes the store's reads answer only sessions (see `isStoredSession`): what
- * is stored under an id and is not one is deleted, logged as a warning, and
- * read as no session, so its visitor goes on as a new one instead of getting
- * an error on every page until it expires.
- */
-function readValidated(store: Store, logger: Logger): void {
-  const get = store.get.bind(store);
-  store.get = function getValidated(sid, callback) {
-    const answer = (error: unknown, data?: SessionData | null): void => {
-      if (error ? !unreadable(error) : data === null || data === undefined || isStoredSession(data)) {
-        callback(error, data);
-        return;
-      }
-      logger.warn({ event: 'session_invalid', reason: error ? 'unreadable' : 'shape' }, 'a stored session could not be read; it was deleted and its visitor starts anew');
-      store.destroy(sid, (destroyError?: unknown) => {
-        if (destroyError) logger.warn({ event: 'session_invalid_kept', err: { message: (destroyError as Error).message } }, 'the unreadable session could not be deleted');
-        callback(null, null);
-      });
-    };
-    try {
-      get(sid, answer);
-    } catch (error) {
-      // a store that parses as it reads, and throws instead of calling back (express-session's MemoryStore)
-      answer(error);
-    }
-  };
-}
-
-const FROM_STORE = Symbol('sessionFromStore');
-type Loaded = Request & { [FROM_STORE]?: boolean };
-
-/** Notes on the request when express-session made `req.session` from stored data (see `wasStored`). */
-function markLoads(store: Store): void {
-  const createSession = store.createSession.bind(store);
-  store.createSession = function createMarkedSession(req, data) {
-    (req as Loaded)[FROM_STORE] = true;
-    return createSession(req, data);
-  };
-}
-
-/**
- * True when `req.session` was read from the store, whatever it holds: its id
- * was given to a browser before, so connecting gives it a new one.
- */
-export function wasStored(req: Request): boolean {
-  return (req as Loaded)[FROM_STORE] === true;
-}
-
-/**
- * The Redis modules are loaded only when sessions live in Redis: a server on
- * the embedded store does not carry them in memory.
- */
-function loadRedisModule<M extends 'redis' | 'connect-redis'>(name: M): M extends 'redis' ? typeof import('redis') : typeof import('connect-redis') {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a deliberate lazy load
-  return require(name);
-}
-
-/** Creates the Redis client: no offline queue (fail fast while Redis is down), bounded reconnect delay. */
-export function createRedisClient(url: string, logger: Logger): RedisClientType {
-  const { createClient } = loadRedisModule('redis');
-  let lastComplaint = 0;
-  const client = createClient({
-    url,
-    disableOfflineQueue: true,
-    // a Redis that stops answering (frozen, or a network partition) is noticed within seconds, not never
-    pingInterval: 1000,
-    socket: {
-      connectTimeout: 2000,
-      socketTimeout: 2000,
-      // keep retrying for ever, at most every 2 s, so the server recovers by itself when Redis returns
-      reconnectStrategy: (retries: number) => Math.min(50 * 2 ** Math.min(retries, 6), 2000),
-    },
-  }) as RedisClientType;
-  client.on('error', (error: Error) => {
-    const now = Date.now();
-    if (now - lastComplaint > 10_000) {
-      lastComplaint = now;
-      logger.warn({ event: 'redis_error', err: { message: error.message } }, 'Redis is unavailable');
-    }
-  });
-  client.on('ready', () => logger.info({ event: 'redis_ready' }, 'Redis connection ready'));
-  return client;
 }
 
 /**
@@ -221,7 +134,7 @@ export function createSessionStack(config: Config, logger: Logger, options: { st
     middleware(req, res, (error?: unknown) => {
       if (called) {
         // express-session calls back again when its end-of-response save fails: the answer is already out
-        if (error) logger.warn({ event: 'late_error', code: 'SESSION_STORE_UNAVAILABLE', err: { message: (error as Error)?.message } }, 'session could not be saved after the response');
+        if (error) logger.warn({ event: 'late_error', code: Codes.SESSION_STORE_UNAVAILABLE, err: { message: (error as Error)?.message } }, 'session could not be saved after the response');
         return;
       }
       called = true;
@@ -260,28 +173,4 @@ export function createSessionStack(config: Config, logger: Logger, options: { st
   }
 
   return { store, cookieName, required, optional, sessionIdOf, redis, ping, close };
-}
-
-/**
- * Idle timeout and absolute lifetime, checked on each request: `ended` when
- * either has run out, `refresh` when `seenAt` is due to be moved on. `seenAt`
- * is refreshed at most every few minutes, so an active visitor's session is
- * written (and its store TTL extended) rarely rather than on every request.
- */
-function lifetimes(idleTimeoutMs: number, maxAgeMs: number): (data: Partial<SessionData> | undefined) => 'current' | 'refresh' | 'ended' {
-  const refreshEveryMs = Math.min(idleTimeoutMs / 4, 15 * 60 * 1000);
-  return function lifetimeOf(data) {
-    if (!data || data.createdAt === undefined) return 'current';
-    const now = Date.now();
-    const seenAt = data.seenAt ?? data.createdAt;
-    if (now - data.createdAt > maxAgeMs || now - seenAt > idleTimeoutMs) return 'ended';
-    return now - seenAt > refreshEveryMs ? 'refresh' : 'current';
-  };
-}
-
-/** Marks the session as holding something worth keeping (starts its lifetimes). */
-export function markActive(req: Request): void {
-  const now = Date.now();
-  req.session.createdAt ??= now;
-  req.session.seenAt = now;
 }
