@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { parsePermissionList, type RequestedPermissions } from '../ipernity/permissions';
 import { DEFAULT_TIMEOUT_MS } from '../ipernity/client';
 import { keyFromSecret, parseKey, type TokenKey } from '../security/keys';
+import { Codes } from '../errors';
 
 /** Defaults, named so the README and the code say the same thing. */
 export const DEFAULTS = {
@@ -93,7 +94,7 @@ export interface Config {
 /** Start-up stops with this when the environment is wrong; the message names the variable. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
-  readonly code = 'CONFIG_INVALID';
+  readonly code = Codes.CONFIG_INVALID;
   constructor(readonly problems: string[]) {
     super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
   }

@@ -1,6 +1,7 @@
+import { Codes } from '../errors';
 import { parseFrob, type ValidatedFrob } from '../ipernity';
 import type { PendingAttempt } from '../sessions/session-data';
-import { storeUnavailable, WebError, WebErrorCodes } from '../web/errors';
+import {storeUnavailable, WebError } from '../web/errors';
 import { languageOf } from '../web/i18n';
 import { flowEvent } from '../web/logging';
 import { seeOther } from '../web/see-other';
@@ -19,7 +20,7 @@ export function callback(ctx: FlowContext): AsyncHandler {
     if (ctx.secure && !req.secure) {
       // the session cookie is Secure: express-session would not send it on a request it thinks is http,
       // and the visitor would stay disconnected with a connection stored for nobody
-      throw new WebError(WebErrorCodes.TRUST_PROXY_NEEDED, 500, 'PUBLIC_URL is https but the callback arrived over http: set TRUST_PROXY to the proxy in front of this server');
+      throw new WebError(Codes.TRUST_PROXY_NEEDED, 'PUBLIC_URL is https but the callback arrived over http: set TRUST_PROXY to the proxy in front of this server');
     }
     const query = req.query as Record<string, unknown>;
     const attempts = ctx.attempts.read(req);
@@ -31,15 +32,15 @@ export function callback(ctx: FlowContext): AsyncHandler {
         seeOther(res, safeReturnTo(connection.returnTo));
         return;
       }
-      if (attempts.length) throw new WebError(WebErrorCodes.ATTEMPT_EXPIRED, 400, 'the connection attempt has expired');
-      throw new WebError(WebErrorCodes.ATTEMPT_MISSING, 400, 'no connection attempt is pending in this browser');
+      if (attempts.length) throw new WebError(Codes.ATTEMPT_EXPIRED, 'the connection attempt has expired');
+      throw new WebError(Codes.ATTEMPT_MISSING, 'no connection attempt is pending in this browser');
     }
     // nothing is spent (the attempt, the frob) unless the connection can then be kept
     if (!(await ctx.sessions.ping())) throw storeUnavailable(new Error('the session store did not answer before the callback'));
     if (ctx.mode === 'desktop') {
       const frob = parseFrob(query);
       const attempt = live.find((candidate) => candidate.frob === frob);
-      if (!attempt) throw new WebError(WebErrorCodes.FROB_MISMATCH, 400, 'the frob is not the one this browser asked for');
+      if (!attempt) throw new WebError(Codes.FROB_MISMATCH, 'the frob is not the one this browser asked for');
       await connectDesktop(ctx, req, res, live, attempt, frob);
       return;
     }

@@ -1,7 +1,8 @@
+import { Codes } from '../errors';
 import type { RequestHandler } from 'express';
 import type { ValidatedFrob } from '../ipernity';
 import type { PendingAttempt } from '../sessions/session-data';
-import { WebError, WebErrorCodes } from '../web/errors';
+import {WebError } from '../web/errors';
 import { liveAttempts } from './attempts';
 import { connectDesktop, renderComplete } from './connecting';
 import { single, type AsyncHandler, type FlowContext } from './context';
@@ -11,9 +12,9 @@ function desktopAttempt(attempts: readonly PendingAttempt[], nonce: string | und
   const live = liveAttempts(attempts).find((attempt) => attempt.nonce === nonce && attempt.frob);
   if (live) return live;
   if (attempts.some((attempt) => attempt.nonce === nonce)) {
-    throw new WebError(WebErrorCodes.ATTEMPT_EXPIRED, 400, 'the connection attempt has expired');
+    throw new WebError(Codes.ATTEMPT_EXPIRED, 'the connection attempt has expired');
   }
-  throw new WebError(WebErrorCodes.ATTEMPT_MISSING, 400, 'no connection attempt is pending in this browser');
+  throw new WebError(Codes.ATTEMPT_MISSING, 'no connection attempt is pending in this browser');
 }
 
 /** `GET /connect/complete` (desktop mode): the page that links to ipernity and offers "Complete authorization". */

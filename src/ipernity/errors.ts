@@ -4,31 +4,23 @@
  * a web front end should answer with when the error reaches a visitor.
  */
 
-/** Stable codes of the errors raised by the protocol layer. */
-export const ErrorCodes = {
-  IPERNITY_API_ERROR: 'IPERNITY_API_ERROR',
-  UPSTREAM_TIMEOUT: 'UPSTREAM_TIMEOUT',
-  UPSTREAM_NETWORK: 'UPSTREAM_NETWORK',
-  UPSTREAM_HTTP_STATUS: 'UPSTREAM_HTTP_STATUS',
-  UPSTREAM_BAD_RESPONSE: 'UPSTREAM_BAD_RESPONSE',
-  FROB_MISSING: 'FROB_MISSING',
-  FROB_MALFORMED: 'FROB_MALFORMED',
-  FROB_REPEATED: 'FROB_REPEATED',
-  PERMISSION_INVALID: 'PERMISSION_INVALID',
-} as const;
+import { Codes, statusOf, type ErrorCode } from '../errors';
 
-export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+// the codes live in the one registry of the server's errors (src/errors.ts); the protocol layer raises these
+export { Codes, type ErrorCode } from '../errors';
 
 /** Base class: a protocol error with a stable code and an HTTP status. */
 export class IpernityError extends Error {
   override readonly name: string = 'IpernityError';
+  /** The HTTP status a web front end answers with, from the registry. */
+  readonly status: number;
   constructor(
     readonly code: ErrorCode,
     message: string,
-    readonly status: number,
     options?: { cause?: unknown },
   ) {
     super(message, options);
+    this.status = statusOf(code);
   }
 }
 
@@ -40,7 +32,7 @@ export class IpernityApiError extends IpernityError {
     readonly apiCode: number,
     readonly apiMessage: string,
   ) {
-    super(ErrorCodes.IPERNITY_API_ERROR, `ipernity ${method} failed with code ${apiCode}: ${apiMessage}`, 502);
+    super(Codes.IPERNITY_API_ERROR, `ipernity ${method} failed with code ${apiCode}: ${apiMessage}`);
   }
 }
 
@@ -48,7 +40,7 @@ export class IpernityApiError extends IpernityError {
 export class UpstreamTimeoutError extends IpernityError {
   override readonly name = 'UpstreamTimeoutError';
   constructor(readonly method: string, readonly timeoutMs: number, options?: { cause?: unknown }) {
-    super(ErrorCodes.UPSTREAM_TIMEOUT, `ipernity ${method} did not answer within ${timeoutMs} ms`, 504, options);
+    super(Codes.UPSTREAM_TIMEOUT, `ipernity ${method} did not answer within ${timeoutMs} ms`, options);
   }
 }
 
@@ -56,7 +48,7 @@ export class UpstreamTimeoutError extends IpernityError {
 export class UpstreamNetworkError extends IpernityError {
   override readonly name = 'UpstreamNetworkError';
   constructor(readonly method: string, options?: { cause?: unknown }) {
-    super(ErrorCodes.UPSTREAM_NETWORK, `ipernity ${method} could not be reached`, 502, options);
+    super(Codes.UPSTREAM_NETWORK, `ipernity ${method} could not be reached`, options);
   }
 }
 
@@ -64,7 +56,7 @@ export class UpstreamNetworkError extends IpernityError {
 export class UpstreamHttpError extends IpernityError {
   override readonly name = 'UpstreamHttpError';
   constructor(readonly method: string, readonly httpStatus: number) {
-    super(ErrorCodes.UPSTREAM_HTTP_STATUS, `ipernity ${method} answered HTTP ${httpStatus}`, 502);
+    super(Codes.UPSTREAM_HTTP_STATUS, `ipernity ${method} answered HTTP ${httpStatus}`);
   }
 }
 
@@ -72,7 +64,7 @@ export class UpstreamHttpError extends IpernityError {
 export class UpstreamBadResponseError extends IpernityError {
   override readonly name = 'UpstreamBadResponseError';
   constructor(readonly method: string, detail: string, options?: { cause?: unknown }) {
-    super(ErrorCodes.UPSTREAM_BAD_RESPONSE, `ipernity ${method} answered with an unexpected body: ${detail}`, 502, options);
+    super(Codes.UPSTREAM_BAD_RESPONSE, `ipernity ${method} answered with an unexpected body: ${detail}`, options);
   }
 }
 
@@ -80,6 +72,6 @@ export class UpstreamBadResponseError extends IpernityError {
 export class InputError extends IpernityError {
   override readonly name = 'InputError';
   constructor(code: ErrorCode, message: string, readonly parameter: string) {
-    super(code, message, 400);
+    super(code, message);
   }
 }

@@ -1,4 +1,4 @@
-import { ErrorCodes, InputError } from './errors';
+import { Codes, InputError } from './errors';
 
 declare const validatedFrob: unique symbol;
 /** A frob that passed `parseFrob` (or came from `auth.getFrob`): only those may be exchanged. */
@@ -19,13 +19,13 @@ export function isFrob(value: string): value is ValidatedFrob {
 export function parseFrob(query: Readonly<Record<string, unknown>>): ValidatedFrob {
   const value = Object.prototype.hasOwnProperty.call(query, 'frob') ? query.frob : undefined;
   if (value === undefined || value === '') {
-    throw new InputError(ErrorCodes.FROB_MISSING, 'the callback carries no frob', 'frob');
+    throw new InputError(Codes.FROB_MISSING, 'the callback carries no frob', 'frob');
   }
   if (Array.isArray(value)) {
-    throw new InputError(ErrorCodes.FROB_REPEATED, 'the callback carries more than one frob', 'frob');
+    throw new InputError(Codes.FROB_REPEATED, 'the callback carries more than one frob', 'frob');
   }
   if (typeof value !== 'string' || !isFrob(value)) {
-    throw new InputError(ErrorCodes.FROB_MALFORMED, 'the frob does not have the expected shape', 'frob');
+    throw new InputError(Codes.FROB_MALFORMED, 'the frob does not have the expected shape', 'frob');
   }
   return value;
 }

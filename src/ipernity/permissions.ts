@@ -1,4 +1,4 @@
-import { ErrorCodes, InputError } from './errors';
+import { Codes, InputError } from './errors';
 
 /** The permission items an application can ask for, each with its link parameter. */
 export const PERMISSION_ITEMS = ['doc', 'blog', 'post', 'network', 'profile'] as const;
@@ -48,7 +48,7 @@ export function parameterName(item: PermissionItem): string {
 }
 
 function invalid(parameter: string, message: string): InputError {
-  return new InputError(ErrorCodes.PERMISSION_INVALID, message, parameter);
+  return new InputError(Codes.PERMISSION_INVALID, message, parameter);
 }
 
 function checkLevel(item: PermissionItem, parameter: string, value: string): GrantLevel | undefined {

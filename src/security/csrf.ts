@@ -2,6 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { parse as parseCookies } from 'cookie';
 import { randomValue } from './random';
+import { Codes, statusOf } from '../errors';
 
 /** The values of `Sec-Fetch-Site` (Fetch Metadata): a request with one of them comes from a browser that sends it. */
 const FETCH_SITES = new Set(['same-origin', 'same-site', 'cross-site', 'none']);
@@ -12,8 +13,8 @@ export const CSRF_FIELD = '_csrf';
 /** A state-changing request came without a valid CSRF token or from another site. */
 export class CsrfError extends Error {
   override readonly name = 'CsrfError';
-  readonly code = 'CSRF_INVALID';
-  readonly status = 403;
+  readonly code = Codes.CSRF_INVALID;
+  readonly status = statusOf(Codes.CSRF_INVALID);
 }
 
 export interface CsrfOptions {

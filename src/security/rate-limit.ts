@@ -1,7 +1,8 @@
+import { Codes } from '../errors';
 import type { RequestHandler } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import type { RedisClientType } from 'redis';
-import { WebError, WebErrorCodes } from '../web/errors';
+import {WebError } from '../web/errors';
 
 export interface FlowRateLimitOptions {
   /** Requests per client and minute; 0 turns the limit off. */
@@ -38,7 +39,7 @@ export function createFlowRateLimit(options: FlowRateLimitOptions): RequestHandl
     store,
     validate: { trustProxy: !options.permissiveProxy },
     handler(_req, _res, next) {
-      next(new WebError(WebErrorCodes.RATE_LIMITED, 429, 'too many connection attempts'));
+      next(new WebError(Codes.RATE_LIMITED, 'too many connection attempts'));
     },
   });
 }

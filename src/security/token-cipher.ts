@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import type { TokenKey } from './keys';
+import { Codes } from '../errors';
 
 const VERSION = 'v2';
 /** Values sealed before subkeys: the configured key itself, a random nonce. Still read, never written. */
@@ -30,7 +31,7 @@ const AAD: Record<SealPurpose, Buffer> = {
 /** A stored token could not be decrypted (its key is gone, or it was altered). */
 export class TokenUnreadableError extends Error {
   override readonly name = 'TokenUnreadableError';
-  readonly code = 'TOKEN_UNREADABLE';
+  readonly code = Codes.TOKEN_UNREADABLE;
 }
 
 export interface TokenCipherOptions {

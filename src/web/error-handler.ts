@@ -1,8 +1,9 @@
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
-import { ErrorCodes, IpernityApiError, IpernityError, InputError } from '../ipernity';
+import { Codes, pageOf, statusOf, type ErrorCode } from '../errors';
+import { IpernityApiError, IpernityError, InputError } from '../ipernity';
 import { CsrfError, type Csrf } from '../security/csrf';
-import { WebError, WebErrorCodes } from './errors';
+import { WebError } from './errors';
 import type { Renderer } from './render';
 import { languageOf, type MessageKey } from './i18n';
 import { requestLog } from './logging';
@@ -17,36 +18,31 @@ interface Answer {
   allow?: string[];
 }
 
+/** The answer for a code, as the registry (src/errors.ts) gives it. */
+function registered(code: ErrorCode, extra: Partial<Answer> = {}): Answer {
+  return { status: statusOf(code), code, page: pageOf(code), ...extra };
+}
+
 function answerFor(error: unknown): Answer {
-  if (error instanceof InputError) {
-    return { status: 400, code: error.code, page: error.code, values: { parameter: error.parameter } };
-  }
+  if (error instanceof InputError) return registered(error.code, { values: { parameter: error.parameter } });
   if (error instanceof IpernityApiError) {
     // codes 1 and 2 of auth.getToken answer for the frob the visitor's browser brought back (spent,
     // expired or never issued): ipernity worked, the request did not, so it is a 400, not an outage
     if (error.method === 'auth.getToken' && (error.apiCode === 1 || error.apiCode === 2)) {
-      return { status: 400, code: error.code, page: 'FROB_USED', retry: true };
+      return registered(error.code, { status: 400, page: 'FROB_USED', retry: true });
     }
-    return { status: 502, code: error.code, page: 'IPERNITY_REFUSED', values: { apiCode: error.apiCode }, retry: true };
+    return registered(error.code, { values: { apiCode: error.apiCode }, retry: true });
   }
-  if (error instanceof IpernityError) {
-    const page = error.code === ErrorCodes.UPSTREAM_TIMEOUT ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_UNAVAILABLE';
-    return { status: error.status, code: error.code, page, retry: true };
-  }
-  if (error instanceof WebError) {
-    const page = error.code === WebErrorCodes.URI_TOO_LONG ? 'PAYLOAD_TOO_LARGE' : error.code;
-    return { status: error.status, code: error.code, page, allow: error.extra.allow };
-  }
-  if (error instanceof CsrfError) return { status: 403, code: error.code, page: error.code };
+  if (error instanceof IpernityError) return registered(error.code, { retry: true });
+  if (error instanceof WebError) return registered(error.code, { allow: error.extra.allow });
+  if (error instanceof CsrfError) return registered(error.code);
   const status = (error as { status?: unknown }).status;
   const type = (error as { type?: unknown }).type;
-  if (type === 'entity.too.large' || type === 'parameters.too.many') return { status: 413, code: 'PAYLOAD_TOO_LARGE', page: 'PAYLOAD_TOO_LARGE' };
+  if (type === 'entity.too.large' || type === 'parameters.too.many') return registered(Codes.PAYLOAD_TOO_LARGE);
   // a file the static folder does not have
-  if (status === 404) return { status: 404, code: WebErrorCodes.NOT_FOUND, page: WebErrorCodes.NOT_FOUND };
-  if (error instanceof URIError || (typeof status === 'number' && status >= 400 && status < 500)) {
-    return { status: 400, code: 'BAD_REQUEST', page: 'BAD_REQUEST' };
-  }
-  return { status: 500, code: 'INTERNAL', page: 'INTERNAL' };
+  if (status === 404) return registered(Codes.NOT_FOUND);
+  if (error instanceof URIError || (typeof status === 'number' && status >= 400 && status < 500)) return registered(Codes.BAD_REQUEST);
+  return registered(Codes.INTERNAL);
 }
 
 export interface ErrorHandlerOptions {
@@ -98,5 +94,5 @@ export function createErrorHandler(options: ErrorHandlerOptions): ErrorRequestHa
 
 /** The 404 for every path no router answered. */
 export const notFound: RequestHandler = function notFound(_req, _res, next) {
-  next(new WebError(WebErrorCodes.NOT_FOUND, 404, 'no such page'));
+  next(new WebError(Codes.NOT_FOUND, 'no such page'));
 };

@@ -1,7 +1,7 @@
 import { buildAuthorizeUrl } from '../../src/ipernity/authorize-url';
 import { parseFrob } from '../../src/ipernity/frob';
 import { sign } from '../../src/ipernity/signature';
-import { ErrorCodes, InputError } from '../../src/ipernity/errors';
+import { Codes, InputError } from '../../src/ipernity/errors';
 
 const base = { authorizeUrl: 'https://www.ipernity.com/apps/authorize', apiKey: 'KEY', apiSecret: 'SECRET' };
 
@@ -34,13 +34,13 @@ describe('parseFrob', () => {
   });
 
   it.each([
-    ['missing', {}, ErrorCodes.FROB_MISSING],
-    ['empty', { frob: '' }, ErrorCodes.FROB_MISSING],
-    ['repeated', { frob: ['1234-a', '1234-b'] }, ErrorCodes.FROB_REPEATED],
-    ['with markup', { frob: '<script>' }, ErrorCodes.FROB_MALFORMED],
-    ['over-long', { frob: '1'.repeat(500) }, ErrorCodes.FROB_MALFORMED],
-    ['with spaces', { frob: '1234 5678' }, ErrorCodes.FROB_MALFORMED],
-    ['an object', { frob: { a: 1 } }, ErrorCodes.FROB_MALFORMED],
+    ['missing', {}, Codes.FROB_MISSING],
+    ['empty', { frob: '' }, Codes.FROB_MISSING],
+    ['repeated', { frob: ['1234-a', '1234-b'] }, Codes.FROB_REPEATED],
+    ['with markup', { frob: '<script>' }, Codes.FROB_MALFORMED],
+    ['over-long', { frob: '1'.repeat(500) }, Codes.FROB_MALFORMED],
+    ['with spaces', { frob: '1234 5678' }, Codes.FROB_MALFORMED],
+    ['an object', { frob: { a: 1 } }, Codes.FROB_MALFORMED],
   ])('refuses a %s frob', (_label, query, code) => {
     expect(() => parseFrob(query)).toThrow(InputError);
     try {

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import request from 'supertest';
 import { IpernityClient } from '../../src/ipernity/client';
-import { ErrorCodes, IpernityApiError, IpernityError } from '../../src/ipernity/errors';
+import { Codes, IpernityApiError, IpernityError } from '../../src/ipernity/errors';
 import { parseFrob } from '../../src/ipernity/frob';
 import { sign } from '../../src/ipernity/signature';
 import { listen, startSimulator, API_KEY, API_SECRET, type RunningSimulator } from '../support/harness';
@@ -80,10 +80,10 @@ describe('IpernityClient against the simulator', () => {
   });
 
   it.each([
-    ['HTTP 500', { status: 500 }, ErrorCodes.UPSTREAM_HTTP_STATUS],
-    ['HTTP 503', { status: 503 }, ErrorCodes.UPSTREAM_HTTP_STATUS],
-    ['a body that is not JSON', { notJson: true }, ErrorCodes.UPSTREAM_BAD_RESPONSE],
-    ['a dropped connection', { drop: true }, ErrorCodes.UPSTREAM_NETWORK],
+    ['HTTP 500', { status: 500 }, Codes.UPSTREAM_HTTP_STATUS],
+    ['HTTP 503', { status: 503 }, Codes.UPSTREAM_HTTP_STATUS],
+    ['a body that is not JSON', { notJson: true }, Codes.UPSTREAM_BAD_RESPONSE],
+    ['a dropped connection', { drop: true }, Codes.UPSTREAM_NETWORK],
   ])('turns %s into its typed error', async (_label, fault, code) => {
     simulator.faults.set(fault);
     expect(await codeOf(client.getFrob())).toBe(code);
@@ -93,14 +93,14 @@ describe('IpernityClient against the simulator', () => {
     simulator.faults.set({ delayMs: 3000 });
     const fast = new IpernityClient({ apiUrl: `${simulator.url}/api`, apiKey: API_KEY, apiSecret: API_SECRET, timeoutMs: 200 });
     const started = Date.now();
-    expect(await codeOf(fast.getFrob())).toBe(ErrorCodes.UPSTREAM_TIMEOUT);
+    expect(await codeOf(fast.getFrob())).toBe(Codes.UPSTREAM_TIMEOUT);
     expect(Date.now() - started).toBeLessThan(2000);
     await fast.close();
   });
 
   it('reports a refused connection as a network error', async () => {
     const nowhere = new IpernityClient({ apiUrl: 'http://127.0.0.1:1/api', apiKey: API_KEY, apiSecret: API_SECRET, timeoutMs: 1000 });
-    expect(await codeOf(nowhere.getFrob())).toBe(ErrorCodes.UPSTREAM_NETWORK);
+    expect(await codeOf(nowhere.getFrob())).toBe(Codes.UPSTREAM_NETWORK);
     await nowhere.close();
   });
 
@@ -132,11 +132,11 @@ describe('IpernityClient reading odd answers', () => {
   const client = (): IpernityClient => new IpernityClient({ apiUrl: `${url}/api`, apiKey: 'k', apiSecret: 's', timeoutMs: 1000 });
 
   it.each([
-    ['an error code given as a number', '{"api":{"status":"error","code":112,"message":"quota"}}', ErrorCodes.IPERNITY_API_ERROR],
-    ['no api object', '{"auth":{}}', ErrorCodes.UPSTREAM_BAD_RESPONSE],
-    ['an error without a code', '{"api":{"status":"error"}}', ErrorCodes.UPSTREAM_BAD_RESPONSE],
-    ['a status that is not ok', '{"api":{"status":"fail","code":"500"}}', ErrorCodes.IPERNITY_API_ERROR],
-    ['a JSON array', '[]', ErrorCodes.UPSTREAM_BAD_RESPONSE],
+    ['an error code given as a number', '{"api":{"status":"error","code":112,"message":"quota"}}', Codes.IPERNITY_API_ERROR],
+    ['no api object', '{"auth":{}}', Codes.UPSTREAM_BAD_RESPONSE],
+    ['an error without a code', '{"api":{"status":"error"}}', Codes.UPSTREAM_BAD_RESPONSE],
+    ['a status that is not ok', '{"api":{"status":"fail","code":"500"}}', Codes.IPERNITY_API_ERROR],
+    ['a JSON array', '[]', Codes.UPSTREAM_BAD_RESPONSE],
   ])('reads %s', async (_label, answer, code) => {
     body = answer;
     const c = client();
@@ -212,7 +212,7 @@ describe('IpernityClient keep-alive pool', () => {
     const url = await listen(server);
     const client = new IpernityClient({ apiUrl: `${url}/api`, apiKey: 'k', apiSecret: 's', timeoutMs: 200 });
     const started = Date.now();
-    expect(await codeOf(client.getFrob())).toBe(ErrorCodes.UPSTREAM_TIMEOUT);
+    expect(await codeOf(client.getFrob())).toBe(Codes.UPSTREAM_TIMEOUT);
     expect(Date.now() - started).toBeLessThan(2000);
     await client.close();
   });

@@ -7,7 +7,7 @@ import {
   toParams,
   union,
 } from '../../src/ipernity/permissions';
-import { ErrorCodes, InputError } from '../../src/ipernity/errors';
+import { Codes, InputError } from '../../src/ipernity/errors';
 
 function codeOf(run: () => unknown): { code: string; parameter: string } | undefined {
   try {
@@ -40,7 +40,7 @@ describe('parsePermissionQuery', () => {
     ['a nested value', { perm_doc: { a: 'b' } }, 'perm_doc'],
     ['an upper-case level', { perm_doc: 'READ' }, 'perm_doc'],
   ])('refuses %s, naming the parameter', (_label, query, parameter) => {
-    expect(codeOf(() => parsePermissionQuery(query))).toEqual({ code: ErrorCodes.PERMISSION_INVALID, parameter });
+    expect(codeOf(() => parsePermissionQuery(query))).toEqual({ code: Codes.PERMISSION_INVALID, parameter });
   });
 });
 
@@ -51,7 +51,7 @@ describe('parsePermissionList (configuration)', () => {
   });
 
   it.each(['doc', 'doc:read:x', 'photo:read', 'profile:delete', 'doc:read,doc:write'])('refuses %s', (list) => {
-    expect(codeOf(() => parsePermissionList(list))?.code).toBe(ErrorCodes.PERMISSION_INVALID);
+    expect(codeOf(() => parsePermissionList(list))?.code).toBe(Codes.PERMISSION_INVALID);
   });
 });
 

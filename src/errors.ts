@@ -1,0 +1,66 @@
+/**
+ * Every error the server can end in, by its stable code: the HTTP status it
+ * is answered with and the page texts (`error.<page>.title` and
+ * `error.<page>.message`, in every language of `web/locales/`) a visitor
+ * reads. Callers and tests branch on the code, never on the wording.
+ * `test/web/error-registry.test.ts` fails on a code without its texts in
+ * each language, or one that nothing raises.
+ *
+ * Codes with no status never reach a visitor: they are logged or end the
+ * process.
+ */
+export const ERRORS = {
+  // the protocol layer (src/ipernity)
+  /** ipernity answered `status: error`; its own numeric code is in the log. `auth.getToken`'s 1 and 2 (a frob spent, expired or never issued) are the visitor's request, not an outage: 400 and the FROB_USED page. */
+  IPERNITY_API_ERROR: { status: 502, pages: ['IPERNITY_REFUSED', 'FROB_USED'] },
+  UPSTREAM_TIMEOUT: { status: 504, pages: ['UPSTREAM_TIMEOUT'] },
+  UPSTREAM_NETWORK: { status: 502, pages: ['UPSTREAM_UNAVAILABLE'] },
+  UPSTREAM_HTTP_STATUS: { status: 502, pages: ['UPSTREAM_UNAVAILABLE'] },
+  UPSTREAM_BAD_RESPONSE: { status: 502, pages: ['UPSTREAM_UNAVAILABLE'] },
+  FROB_MISSING: { status: 400, pages: ['FROB_MISSING'] },
+  FROB_MALFORMED: { status: 400, pages: ['FROB_MALFORMED'] },
+  FROB_REPEATED: { status: 400, pages: ['FROB_REPEATED'] },
+  PERMISSION_INVALID: { status: 400, pages: ['PERMISSION_INVALID'] },
+
+  // the flow
+  ATTEMPT_MISSING: { status: 400, pages: ['ATTEMPT_MISSING'] },
+  ATTEMPT_EXPIRED: { status: 400, pages: ['ATTEMPT_EXPIRED'] },
+  FROB_MISMATCH: { status: 400, pages: ['FROB_MISMATCH'] },
+  /** PUBLIC_URL is https but requests reach the server as http: the proxy in front of it is not trusted. */
+  TRUST_PROXY_NEEDED: { status: 500, pages: ['TRUST_PROXY_NEEDED'] },
+
+  // security and limits
+  CSRF_INVALID: { status: 403, pages: ['CSRF_INVALID'] },
+  RATE_LIMITED: { status: 429, pages: ['RATE_LIMITED'] },
+  PAYLOAD_TOO_LARGE: { status: 413, pages: ['PAYLOAD_TOO_LARGE'] },
+  URI_TOO_LONG: { status: 414, pages: ['URI_TOO_LONG'] },
+
+  // the web layer
+  NOT_FOUND: { status: 404, pages: ['NOT_FOUND'] },
+  METHOD_NOT_ALLOWED: { status: 405, pages: ['METHOD_NOT_ALLOWED'] },
+  BAD_REQUEST: { status: 400, pages: ['BAD_REQUEST'] },
+  SESSION_STORE_UNAVAILABLE: { status: 503, pages: ['SESSION_STORE_UNAVAILABLE'] },
+  /** A defect of ours. */
+  INTERNAL: { status: 500, pages: ['INTERNAL'] },
+
+  // never answered
+  /** A sealed token that no configured key opens: the connection is forgotten (logged as a revocation reason). */
+  TOKEN_UNREADABLE: { status: undefined, pages: [] },
+  /** The environment is wrong: start-up stops and names each variable. */
+  CONFIG_INVALID: { status: undefined, pages: [] },
+} as const satisfies Record<string, { status: number | undefined; pages: readonly string[] }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** The codes by name (`Codes.ATTEMPT_MISSING`), so that a typo is a compile error. */
+export const Codes = Object.fromEntries(Object.keys(ERRORS).map((code) => [code, code])) as { readonly [C in ErrorCode]: C };
+
+/** The HTTP status a code is answered with. */
+export function statusOf(code: ErrorCode): number {
+  return ERRORS[code].status ?? 500;
+}
+
+/** The page a visitor sees for a code: its first page (IPERNITY_API_ERROR's second is chosen by the error handler). */
+export function pageOf(code: ErrorCode): string {
+  return ERRORS[code].pages[0] ?? 'INTERNAL';
+}
