@@ -43,6 +43,15 @@ export function withServerTimeouts(options: http.ServerOptions = {}): http.Serve
 const isClass = (constructor: unknown): boolean => Function.prototype.toString.call(constructor).startsWith('class');
 
 /**
+ * Whether requests are made from the app's prototypes on this Node: it made
+ * bare Express 5.3× as fast on Node 20, and 0.63× as fast on Node 24, whose
+ * `Object.setPrototypeOf` no longer costs what it did
+ * (docs/decisions/app-prototypes-on-node-20-only.md). Node 22 is unmeasured
+ * and gets the plain server.
+ */
+export const PROTOTYPES_HELP = Number(process.versions.node.split('.')[0]) < 22;
+
+/**
  * An HTTP server for an Express app whose requests and responses are made
  * with the app's own prototypes (`app.request`, `app.response`).
  *
@@ -67,7 +76,7 @@ export function createHttpServer(app: Express, serverOptions: http.ServerOptions
   const options = withServerTimeouts(serverOptions);
   const IncomingMessage = http.IncomingMessage as unknown as RequestInit;
   const ServerResponse = http.ServerResponse as unknown as ResponseInit;
-  if (isClass(IncomingMessage) || isClass(ServerResponse)) return http.createServer(options, app);
+  if (!PROTOTYPES_HELP || isClass(IncomingMessage) || isClass(ServerResponse)) return http.createServer(options, app);
 
   // `new` with these makes an object whose prototype is the app's, then Node's constructor fills it in
   function AppRequest(this: object, socket: Socket): void {
