@@ -247,6 +247,17 @@ async function walkFlow({ app, sim, appOrigin, simOrigin, userId, query = 'perm_
   return { jar, json, callbackLocation: callback.headers.location };
 }
 
+/** The median of a list (the mean of the middle two for an even count). */
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+
+const say = (line) => process.stdout.write(`${line}\n`);
+const pct = (share) => (Number.isFinite(share) ? `${(share * 100).toFixed(0)}%` : '—');
+const fmt = (value, digits = 0) => (Number.isFinite(value) ? value.toFixed(digits) : '—');
+
 /** Latency percentiles (ms) of a list of samples. */
 function percentiles(samples) {
   const sorted = Float64Array.from(samples).sort();
@@ -266,14 +277,18 @@ module.exports = {
   cookieHeader,
   cpuSecondsOf,
   exchange,
+  fmt,
   form,
   freePort,
   hasTaskset,
   hiddenFields,
   keepCookies,
+  median,
   memoryOf,
+  pct,
   percentiles,
   pinSelf,
+  say,
   sessionIdOf,
   spawnPinned,
   stopChild,

@@ -10,6 +10,9 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const lib = require('./lib');
+const { SETTINGS } = require('./settings');
+const { Rig, LOAD_CORE } = require('./rig');
+const cases = require('./cases');
 const { report } = require('./profile-summary');
 
 const PROFILE_DIR = path.join(__dirname, 'profiles');
@@ -24,21 +27,19 @@ const CASES = {
 };
 
 /** The callback case's closed loop (prepared attempt+frob pairs, ipernity answering after 20 ms), for the profiler. */
-async function driveCallbacks(rig, server, bench) {
-  const pairs = await bench.prepareCallbacks(rig, server, bench.SETTINGS.callbacks);
-  await bench.setFault(rig, { delayMs: bench.UPSTREAM_DELAY_MS, methods: ['auth.getToken'] });
+async function driveCallbacks(rig, server) {
+  const pairs = await cases.prepareCallbacks(rig, server, SETTINGS.callbacks);
+  await cases.setFault(rig, { delayMs: cases.UPSTREAM_DELAY_MS, methods: ['auth.getToken'] });
   try {
     const from = Number(process.hrtime.bigint() / 1000n);
-    const row = await bench.replayCallbacks(rig, server, 'callback', pairs, { p50: NaN, p99: NaN });
+    const row = await cases.replayCallbacks(rig, server, 'callback', pairs, { p50: NaN, p99: NaN });
     return { from, rps: row.rps, serverCpu: row.serverCpu };
   } finally {
-    await bench.setFault(rig, undefined);
+    await cases.setFault(rig, undefined);
   }
 }
 
 async function main() {
-  const bench = require('./run');
-  const { Rig, cannon, csrfPair, SETTINGS, LOAD_CORE } = bench;
   const at = process.argv.indexOf('--cases');
   const names = at === -1 ? Object.keys(CASES) : process.argv[at + 1].split(',');
   const seconds = process.argv.includes('--seconds') ? SETTINGS.seconds : 8;
@@ -61,16 +62,16 @@ async function main() {
       let run;
       let from;
       if (spec.callbacks) {
-        ({ from, ...run } = await driveCallbacks(rig, server, bench));
+        ({ from, ...run } = await driveCallbacks(rig, server));
       } else if (spec.flows) {
         from = Number(process.hrtime.bigint() / 1000n);
-        run = await bench.flowsCase(rig, server, name);
+        run = await cases.flowsCase(rig, server, name);
       } else {
-        const { cookie: csrfCookie, token } = await csrfPair(rig, server);
+        const { cookie: csrfCookie, token } = await cases.csrfPair(rig, server);
         const request = spec.request({ sessionCookie: lib.cookieHeader(connected), csrfCookie, postBody: lib.form({ _csrf: token, perm_doc: 'read', return_to: '/after' }) });
         // the summary counts only the samples taken under load (both clocks are CLOCK_MONOTONIC)
         from = Number(process.hrtime.bigint() / 1000n);
-        run = await cannon(rig.appOrigin, request, seconds, server.child.pid);
+        run = await cases.cannon(rig.appOrigin, request, seconds, server.child.pid);
       }
       fs.writeFileSync(path.join(PROFILE_DIR, `${name}.window.json`), JSON.stringify({ from, to: Number(process.hrtime.bigint() / 1000n) }));
       process.stdout.write(`${name}: ${run.rps.toFixed(0)} req/s under the profiler, server CPU ${(run.serverCpu * 100).toFixed(0)}%\n`);

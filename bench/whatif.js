@@ -8,7 +8,16 @@
  *   npm run build && node bench/whatif.js --against <git revision> [--cases warning-anon,post-redis]
  *     the working tree's build against the build of an earlier revision:
  *     what the commits since then bought (cases: bench/lib.js's request
- *     loads, and flows-redis or flows-sqlite for complete flows).
+ *     loads, and flows-redis or flows-sqlite for complete flows);
+ *   npm run build && node bench/whatif.js --head <revision> [--base <revision>] [--cases ...]
+ *     one revision's build against another's (--base defaults to the head's
+ *     parent, so `--head C` is what commit C changed), both built from
+ *     `git archive` into temporary folders that use this checkout's
+ *     node_modules: the working tree and the index are not touched.
+ *
+ * --memory adds each side's peak RSS and, from its /metrics after the warm-up,
+ * its RSS and V8 heap used (medians of the rounds). --node <path> runs both
+ * servers on another Node (settings.js, node.js).
  *
  * Both servers run on the server core and are driven at the same time, each
  * by its own 50 connections, so whatever slows the core (other machines'
@@ -27,6 +36,8 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const lib = require('./lib');
+const { Rig, LOAD_CORE, PRODUCTION_NODE_ARGS } = require('./rig');
+const cases = require('./cases');
 
 const ROOT = path.join(__dirname, '..');
 const WHATIF = path.join(__dirname, 'whatif');
@@ -52,19 +63,20 @@ const option = (name, fallback) => (process.argv.includes(`--${name}`) ? process
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 /** A server warmed with ten complete flows (so its JIT has seen every route), and the inputs its case needs. */
-async function prepared(rig, bench, store, { args, tag, port, root }) {
+async function prepared(rig, store, { args, tag, port, root }) {
   const server = await rig.startServer(store, { tag, extraNodeArgs: args, port, root });
   let connected;
   for (let i = 0; i < 10; i += 1) {
     ({ jar: connected } = await lib.walkFlow({ app: server.app, sim: rig.sim, appOrigin: server.origin, simOrigin: rig.simOrigin, userId: 40_000_000 + Math.floor(Math.random() * 1e6) }));
   }
-  const { cookie: csrfCookie, token } = await bench.csrfPair({ appOrigin: server.origin }, server);
+  const { cookie: csrfCookie, token } = await cases.csrfPair({ appOrigin: server.origin }, server);
   return { server, inputs: { sessionCookie: lib.cookieHeader(connected), csrfCookie, postBody: lib.form({ _csrf: token, perm_doc: 'read', return_to: '/after' }) } };
 }
 
-/** Builds `revision` into a temporary checkout that uses this one's node_modules; answers its folder. */
+/** Builds `revision` into a temporary folder (from `git archive`) that uses this checkout's node_modules; answers the folder. */
 function buildRevision(revision) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ipernity-connect-against-'));
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
   const archive = execFileSync('git', ['archive', revision, 'src', 'views', 'public', 'package.json', 'tsconfig.json', 'tsconfig.build.json'], { cwd: ROOT, maxBuffer: 64 * 2 ** 20 });
   execFileSync('tar', ['-x', '-C', dir], { input: archive });
   fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
@@ -73,12 +85,13 @@ function buildRevision(revision) {
 }
 
 /** One comparison: `base` and `changed` started side by side on the server core, driven at the same time. */
-async function sideBySide(rig, bench, caseName, base, changed, rounds, seconds) {
+async function sideBySide(rig, caseName, base, changed, rounds, seconds, memory) {
   const c = CASES[caseName];
   if (!c) throw new Error(`no case ${caseName}; cases: ${Object.keys(CASES).join(', ')}`);
   const costs = [[], []];
   const ratios = [];
   const peaks = [0, 0];
+  const warm = [[], []];
   for (let round = 0; round < rounds; round += 1) {
     // new processes every round, started in turn first: two processes of the same build can differ by a few
     // percent for as long as they run (what their JIT made of the code), which a round of its own averages out
@@ -87,9 +100,15 @@ async function sideBySide(rig, bench, caseName, base, changed, rounds, seconds) 
     const order = round % 2 === 0 ? [0, 1] : [1, 0];
     const sides = [];
     try {
-      for (const i of order) sides[i] = await prepared(rig, bench, c.store, specs[i]);
-      const drive = (s) => Promise.all(sides.map((side, i) => (c.flows ? bench.flowsCase(rig, side.server, `${caseName}, ${i === 0 ? 'unchanged' : 'changed'}`, s) : bench.cannon(side.server.origin, c.request(side.inputs), s, side.server.child.pid))));
+      for (const i of order) sides[i] = await prepared(rig, c.store, specs[i]);
+      const drive = (s) => Promise.all(sides.map((side, i) => (c.flows ? cases.flowsCase(rig, side.server, `${caseName}, ${i === 0 ? 'unchanged' : 'changed'}`, s) : cases.cannon(side.server.origin, c.request(side.inputs), s, side.server.child.pid))));
       await drive(3); // past the JIT's warm-up
+      if (memory) {
+        for (const [i, side] of sides.entries()) {
+          const m = await lib.scrapeMetrics(side.server.app, side.server.origin);
+          warm[i].push({ rss: m.get('process_resident_memory_bytes'), heapUsed: m.get('nodejs_heap_size_used_bytes') });
+        }
+      }
       const runs = await drive(seconds);
       runs.forEach((run, i) => costs[i].push((run.serverCpu * 1000) / run.rps));
       ratios.push(costs[1][round] / costs[0][round]);
@@ -98,46 +117,53 @@ async function sideBySide(rig, bench, caseName, base, changed, rounds, seconds) 
       for (const side of sides) if (side) await rig.stopServer(side.server);
     }
   }
-  return { base: median(costs[0]), changed: median(costs[1]), ratio: median(ratios), ratios, peaks };
+  const warmMedian = (i, key) => median(warm[i].map((m) => m[key]));
+  const warmed = memory ? [0, 1].map((i) => ({ rss: warmMedian(i, 'rss'), heapUsed: warmMedian(i, 'heapUsed') })) : undefined;
+  return { base: median(costs[0]), changed: median(costs[1]), ratio: median(ratios), ratios, peaks, warmed };
 }
 
 function describe(label, result, memory) {
   const change = (Math.abs(result.ratio - 1) < 0.0005 ? 0 : (result.ratio - 1) * 100).toFixed(1);
-  const peaks = memory ? `; peak RSS ${(result.peaks[0] / 2 ** 20).toFixed(0)} → ${(result.peaks[1] / 2 ** 20).toFixed(0)} MiB` : '';
+  const mib = (bytes) => (bytes / 2 ** 20).toFixed(1);
+  const warmed = result.warmed ? `; after warm-up RSS ${mib(result.warmed[0].rss)} → ${mib(result.warmed[1].rss)} MiB, V8 heap used ${mib(result.warmed[0].heapUsed)} → ${mib(result.warmed[1].heapUsed)} MiB` : '';
+  const peaks = memory ? `; peak RSS ${(result.peaks[0] / 2 ** 20).toFixed(0)} → ${(result.peaks[1] / 2 ** 20).toFixed(0)} MiB${warmed}` : '';
   // the figure is the median of the per-round ratios; the medians of each side's own rounds can disagree with it, as the core's speed moved
   return `${label}: ${change > 0 ? '+' : ''}${change}% CPU per request (ratio per round ${result.ratios.map((r) => r.toFixed(3)).join(' ')}; ` +
     `unchanged ${result.base.toFixed(3)}, changed ${result.changed.toFixed(3)} ms, medians of their rounds)${peaks}`;
 }
 
 async function main() {
-  const bench = require('./run');
   const rounds = Number(option('rounds', 6));
   const seconds = Number(option('seconds', 3));
   const against = option('against', undefined);
+  const head = option('head', undefined);
+  const memory = process.argv.includes('--memory');
   const only = option('variants', undefined)?.split(',');
   const comparisons = [];
-  if (against) {
-    const root = buildRevision(against);
-    const cases = option('cases', 'warning-anon,post-redis').split(',');
-    const revision = execFileSync('git', ['rev-parse', '--short', against], { cwd: ROOT }).toString().trim();
-    for (const caseName of cases) {
-      comparisons.push({ label: `${revision} → working tree · ${caseName}`, caseName, base: { args: bench.PRODUCTION_NODE_ARGS, root }, changed: { args: bench.PRODUCTION_NODE_ARGS } });
+  if (against || head) {
+    if (against && head) throw new Error('--against compares with the working tree; --head names the other revision: give one');
+    const short = (revision) => execFileSync('git', ['rev-parse', '--short', revision], { cwd: ROOT }).toString().trim();
+    const baseRevision = short(against ?? option('base', `${head}^`));
+    const headRevision = head && short(head);
+    const root = buildRevision(baseRevision);
+    const headRoot = headRevision ? buildRevision(headRevision) : ROOT;
+    for (const caseName of option('cases', 'warning-anon,post-redis').split(',')) {
+      comparisons.push({ label: `${baseRevision} → ${headRevision ?? 'working tree'} · ${caseName}`, caseName, base: { args: PRODUCTION_NODE_ARGS, root }, changed: { args: PRODUCTION_NODE_ARGS, root: headRoot }, memory });
     }
-    process.on('exit', () => fs.rmSync(root, { recursive: true, force: true }));
   } else {
     for (const [variant, spec] of Object.entries(VARIANTS)) {
       if (only && !only.some((name) => variant.startsWith(name))) continue;
-      for (const caseName of spec.cases) comparisons.push({ label: `${variant} · ${caseName}`, caseName, base: { args: [] }, changed: { args: spec.args }, memory: spec.memory });
+      for (const caseName of spec.cases) comparisons.push({ label: `${variant} · ${caseName}`, caseName, base: { args: [] }, changed: { args: spec.args }, memory: spec.memory || memory });
     }
   }
 
-  lib.pinSelf(bench.LOAD_CORE);
-  const rig = new bench.Rig();
+  lib.pinSelf(LOAD_CORE);
+  const rig = new Rig();
   const lines = [];
   try {
     await rig.start();
     for (const comparison of comparisons) {
-      const result = await sideBySide(rig, bench, comparison.caseName, comparison.base, comparison.changed, rounds, seconds);
+      const result = await sideBySide(rig, comparison.caseName, comparison.base, comparison.changed, rounds, seconds, comparison.memory);
       const line = describe(comparison.label, result, comparison.memory);
       process.stdout.write(`${line}\n`);
       lines.push(line);
@@ -146,13 +172,13 @@ async function main() {
     await rig.stop();
     fs.rmSync(rig.dir, { recursive: true, force: true });
   }
-  if (!process.argv.includes('--no-write') && !only && !against) {
+  if (!process.argv.includes('--no-write') && !only && !against && !head) {
     const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }).toString().trim();
-    const head = `## What-if: CPU time per request with one change\n\nRun ${new Date().toISOString()} · commit ${commit} · ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}) · Node ${process.version} · load average ${os.loadavg()[0].toFixed(2)}. ` +
+    const heading = `## What-if: CPU time per request with one change\n\nRun ${new Date().toISOString()} · commit ${commit} · ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}) · Node ${rig.node.version} · load average ${os.loadavg()[0].toFixed(2)}. ` +
       `Two servers side by side on core 1 (unchanged, changed), started anew for each of ${rounds} rounds, warmed with ten flows and 3 s of load, then driven at the same time by 50 connections each for ${seconds} s; ` +
       'each round gives the changed server\'s CPU time per request over the unchanged one\'s, and the figure is the median of the rounds. ' +
       'Changes are made in the running process by a preload (bench/whatif/) or Node flags; src/ is untouched.\n\n';
-    require('./results').writeSection('whatif', `${head}${lines.map((line) => `- ${line}`).join('\n')}\n`);
+    require('./results').writeSection('whatif', `${heading}${lines.map((line) => `- ${line}`).join('\n')}\n`);
   }
 }
 

@@ -16,7 +16,7 @@ const session = require('express-session');
 const pino = require('pino');
 const { createClient } = require('redis');
 const { RedisStore } = require('connect-redis');
-const { sign } = require('../dist/ipernity/signature');
+const { sign } = require('../../dist/ipernity/signature');
 const { serve } = require('./serve');
 
 const logger = pino({ timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: 1, sync: false }));
