@@ -21,6 +21,20 @@ export const ERRORS = {
   FROB_MALFORMED: { status: 400, pages: ['FROB_MALFORMED'] },
   FROB_REPEATED: { status: 400, pages: ['FROB_REPEATED'] },
   PERMISSION_INVALID: { status: 400, pages: ['PERMISSION_INVALID'] },
+  // ipernity's answers to a connection in use (a site's own calls)
+  /** 110: the visitor's token lacks the permission the method needs; they can connect again granting it. */
+  IPERNITY_PERMISSION_DENIED: { status: 403, pages: ['IPERNITY_PERMISSION_DENIED'] },
+  /** 112: the application's request quota is reached, for every visitor at once. */
+  IPERNITY_QUOTA_REACHED: { status: 429, pages: ['IPERNITY_QUOTA_REACHED'] },
+  /** 113: too many requests from this server's address; the error carries the delay to wait. */
+  IPERNITY_RATE_LIMITED: { status: 429, pages: ['IPERNITY_RATE_LIMITED'] },
+  /** 120: POST required. The client POSTs every call, so this is our defect: 502, ipernity refused what we sent. */
+  IPERNITY_POST_REQUIRED: { status: 502, pages: ['IPERNITY_CALL_FAILED'] },
+  // calls the client refuses before sending: a defect of the calling code
+  IPERNITY_METHOD_UNKNOWN: { status: 500, pages: ['IPERNITY_CALL_FAILED'] },
+  IPERNITY_TOKEN_REQUIRED: { status: 500, pages: ['IPERNITY_CALL_FAILED'] },
+  IPERNITY_PARAMETER_MISSING: { status: 500, pages: ['IPERNITY_CALL_FAILED'] },
+  IPERNITY_METHOD_NOT_PAGINATED: { status: 500, pages: ['IPERNITY_CALL_FAILED'] },
 
   // the flow
   ATTEMPT_MISSING: { status: 400, pages: ['ATTEMPT_MISSING'] },

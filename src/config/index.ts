@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { z } from 'zod';
-import { parsePermissionList, type RequestedPermissions } from '../ipernity/permissions';
+import type { RequestedPermissions } from '../ipernity/permissions';
+import { parsePermissionSetting } from '../ipernity/catalogue';
 import { DEFAULT_TIMEOUT_MS } from '../ipernity/client';
 import { keyFromSecret, parseKey, type TokenKey } from '../security/keys';
 import { Codes } from '../errors';
@@ -178,9 +179,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
   let permissions: RequestedPermissions = {};
   try {
-    permissions = parsePermissionList(e.IPERNITY_PERMISSIONS);
+    // item:level pairs, or `methods:` and the API methods the site calls (what they need, nothing more)
+    permissions = parsePermissionSetting(e.IPERNITY_PERMISSIONS);
   } catch (error) {
-    problems.push(`IPERNITY_PERMISSIONS: ${(error as Error).message}; e.g. doc:read,profile:read`);
+    problems.push(`IPERNITY_PERMISSIONS: ${(error as Error).message}; e.g. doc:read,profile:read or methods:doc.getList,upload.file`);
   }
 
   const sandbox = !e.IPERNITY_API_KEY && !production;

@@ -1,7 +1,16 @@
 import http from 'node:http';
 import https from 'node:https';
+import { findMethod, isPaginated, methodSpec, type MethodName, type MethodSpec } from './catalogue';
 import {
+  DEFAULT_RETRY_AFTER_SECONDS,
   IpernityApiError,
+  IpernityPermissionError,
+  IpernityPostRequiredError,
+  IpernityQuotaError,
+  IpernityRateLimitError,
+  NotPaginatedError,
+  ParameterMissingError,
+  TokenRequiredError,
   UpstreamBadResponseError,
   UpstreamHttpError,
   UpstreamNetworkError,
@@ -9,7 +18,7 @@ import {
 } from './errors';
 import { isFrob, type ValidatedFrob } from './frob';
 import { parseGrantedPermissions, type GrantedPermissions } from './permissions';
-import { sign } from './signature';
+import { sign, type Params } from './signature';
 
 /** The ipernity account behind a token. */
 export interface IpernityUser {
@@ -52,6 +61,23 @@ const IDLE_SOCKET_MS = 30_000;
 
 type Json = Record<string, unknown>;
 
+/** How a call treats ipernity's method list. */
+export interface CallOptions {
+  /**
+   * Reach a method the list lacks (it may lag the live API, e.g. `user.pref.get`):
+   * nothing is checked before sending, the call goes out as given.
+   */
+  unlisted?: boolean;
+}
+
+/** What one POST brought back. */
+interface RawAnswer {
+  status: number;
+  text: string;
+  /** The `Retry-After` header, when there is one. */
+  retryAfter?: string;
+}
+
 /** A reused keep-alive socket was already closed by the server: the request never left. */
 class StaleSocketError extends Error {
   constructor(readonly original: Error) {
@@ -77,9 +103,63 @@ function stringField(value: unknown): string | undefined {
   return undefined;
 }
 
+/** Seconds to wait, from a `Retry-After` header (seconds or an HTTP date); the default when absent or unreadable. */
+export function retryAfterSeconds(header: string | undefined, now = Date.now()): number {
+  const value = header?.trim();
+  if (!value) return DEFAULT_RETRY_AFTER_SECONDS;
+  if (/^\d{1,9}$/.test(value)) return Number(value);
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? DEFAULT_RETRY_AFTER_SECONDS : Math.max(0, Math.ceil((at - now) / 1000));
+}
+
+/** The typed error for ipernity's `status: error` answer. */
+function apiError(method: string, code: number, message: string, spec: MethodSpec | undefined, retryAfter: string | undefined): IpernityApiError {
+  switch (code) {
+    case 110:
+      return new IpernityPermissionError(method, message, spec?.permission ?? undefined);
+    case 112:
+      return new IpernityQuotaError(method, message);
+    case 113:
+      return new IpernityRateLimitError(method, message, retryAfterSeconds(retryAfter));
+    case 120:
+      return new IpernityPostRequiredError(method, message);
+    default:
+      return new IpernityApiError(method, code, message);
+  }
+}
+
+/** Refuses, before anything is sent, a call the list says cannot succeed: no token, or a required parameter missing. */
+function checkCall(method: string, spec: MethodSpec, params: Params): void {
+  if (spec.token && !params.auth_token) throw new TokenRequiredError(method);
+  for (const name of spec.required) {
+    if (params[name] === undefined || params[name] === '') throw new ParameterMissingError(method, name);
+  }
+}
+
+/**
+ * The one list in a paginated answer: the object with `page` and `pages`
+ * fields (`{"docs":{"page":"1","pages":"3","doc":[…]}}`) and its one
+ * array-valued key (a lone object counts as a list of one, no key as empty).
+ */
+function pageOf(method: string, answer: Json): { items: unknown[]; pages: number } {
+  const containers = Object.entries(answer).filter(([key, value]) => key !== 'api' && isObject(value) && 'page' in value && 'pages' in value);
+  const container = containers.length === 1 ? (containers[0]?.[1] as Json) : undefined;
+  if (!container) throw new UpstreamBadResponseError(method, `${containers.length} objects with page and pages, one expected`);
+  const pages = Number(stringField(container.pages));
+  if (!Number.isInteger(pages) || pages < 0) throw new UpstreamBadResponseError(method, 'pages is not a whole number');
+  const values = Object.values(container);
+  const arrays = values.filter((value): value is unknown[] => Array.isArray(value));
+  if (arrays.length > 1) throw new UpstreamBadResponseError(method, 'more than one list in the page');
+  if (arrays[0]) return { items: arrays[0], pages };
+  const objects = values.filter(isObject);
+  if (objects.length > 1) throw new UpstreamBadResponseError(method, 'no list in the page, and more than one object');
+  return { items: objects, pages };
+}
+
 /**
  * Signed calls to the ipernity API over HTTP: POST, form-encoded, JSON
  * answers, one keep-alive pool, a timeout on every call and typed errors.
+ * Every call is checked against ipernity's method list first (src/ipernity/methods.tsv).
  */
 export class IpernityClient {
   readonly #options: IpernityClientOptions;
@@ -101,7 +181,7 @@ export class IpernityClient {
 
   /** `auth.getFrob`: a frob for a desktop-style authorization. */
   async getFrob(): Promise<ValidatedFrob> {
-    const answer = await this.call('auth.getFrob', {});
+    const answer = await this.call('auth.getFrob');
     const frob = isObject(answer.auth) ? stringField(answer.auth.frob) : undefined;
     if (frob === undefined || !isFrob(frob)) {
       throw new UpstreamBadResponseError('auth.getFrob', 'no frob in the answer');
@@ -119,10 +199,41 @@ export class IpernityClient {
     return this.#grant('auth.checkToken', await this.call('auth.checkToken', {}, token));
   }
 
-  /** Any signed API method; answers the parsed JSON once `api.status` is `ok`. */
-  async call(method: string, params: Readonly<Record<string, string>>, token?: string): Promise<Json> {
+  /**
+   * Any API method, signed and sent by POST (every method accepts POST; 44 require it);
+   * answers the parsed JSON once `api.status` is `ok`. Refused before anything is sent:
+   * a method not in the list (`UnknownMethodError`, unless `{ unlisted: true }`), one
+   * that needs a token called without one (`TokenRequiredError`), a required parameter
+   * missing or empty (`ParameterMissingError`). `token` becomes `auth_token`.
+   */
+  call(method: MethodName, params?: Params, token?: string): Promise<Json>;
+  call(method: string, params: Params, token: string | undefined, options: CallOptions & { unlisted: true }): Promise<Json>;
+  call(method: string, params: Params = {}, token?: string, options: CallOptions = {}): Promise<Json> {
+    return this.#call(method, params, token, options);
+  }
+
+  /**
+   * Every item of a paginated method (one with `page` and `per_page`), page
+   * after page from page 1, stopping at the answer's `pages`: e.g. every
+   * `doc` of `doc.getList`. A `page` given in `params` is replaced; `per_page`
+   * is passed on. A method without pages is a `NotPaginatedError`, before any request.
+   */
+  paginate<Item = Json>(method: MethodName, params?: Params, token?: string): AsyncGenerator<Item, void, undefined>;
+  paginate<Item = Json>(method: string, params: Params, token: string | undefined, options: CallOptions & { unlisted: true }): AsyncGenerator<Item, void, undefined>;
+  async *paginate<Item = Json>(method: string, params: Params = {}, token?: string, options: CallOptions = {}): AsyncGenerator<Item, void, undefined> {
+    if (!options.unlisted && !isPaginated(methodSpec(method))) throw new NotPaginatedError(method);
+    for (let page = 1; ; page += 1) {
+      const { items, pages } = pageOf(method, await this.#call(method, { ...params, page: String(page) }, token, options));
+      for (const item of items) yield item as Item;
+      if (page >= pages) return;
+    }
+  }
+
+  async #call(method: string, params: Params, token: string | undefined, options: CallOptions): Promise<Json> {
+    const spec = options.unlisted ? findMethod(method) : methodSpec(method);
     const signed: Record<string, string> = { ...params, api_key: this.#options.apiKey };
     if (token !== undefined) signed.auth_token = token;
+    if (spec && !options.unlisted) checkCall(method, spec, signed);
     signed.api_sig = sign(signed, this.#options.apiSecret, method);
 
     const started = performance.now();
@@ -132,8 +243,9 @@ export class IpernityClient {
     const deadline = started + this.#options.timeoutMs;
     let status: number;
     let text: string;
+    let retryAfter: string | undefined;
     try {
-      ({ status, text } = await this.#post(`${this.#base}/${encodeURIComponent(method)}/json`, new URLSearchParams(signed).toString(), deadline));
+      ({ status, text, retryAfter } = await this.#post(`${this.#base}/${encodeURIComponent(method)}/json`, new URLSearchParams(signed).toString(), deadline));
     } catch (error) {
       if (error instanceof DeadlineError) {
         report('timeout');
@@ -168,7 +280,7 @@ export class IpernityClient {
         throw new UpstreamBadResponseError(method, 'an error without a numeric code');
       }
       report('api_error');
-      throw new IpernityApiError(method, code, (stringField(body.api.message) ?? '').slice(0, 200));
+      throw apiError(method, code, (stringField(body.api.message) ?? '').slice(0, 200), spec, retryAfter);
     }
     report('ok');
     return body;
@@ -186,7 +298,7 @@ export class IpernityClient {
    * sent again, once, on a new connection outside the pool (the pool's other
    * idle sockets may have been closed at the same moment).
    */
-  async #post(url: string, body: string, deadline: number): Promise<{ status: number; text: string }> {
+  async #post(url: string, body: string, deadline: number): Promise<RawAnswer> {
     try {
       return await this.#postOnce(url, body, deadline, this.#agent);
     } catch (error) {
@@ -201,7 +313,7 @@ export class IpernityClient {
    * cost every call its abort listeners, and a timer that ran its full
    * length after the call was over.
    */
-  #postOnce(url: string, body: string, deadline: number, agent: http.Agent | false): Promise<{ status: number; text: string }> {
+  #postOnce(url: string, body: string, deadline: number, agent: http.Agent | false): Promise<RawAnswer> {
     return new Promise((resolve, reject) => {
       const transport = url.startsWith('https:') ? https : http;
       let timedOut = false;
@@ -225,7 +337,8 @@ export class IpernityClient {
           });
           response.on('end', () => {
             clearTimeout(timer);
-            resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
+            const retryAfter = response.headers['retry-after'];
+            resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), ...(retryAfter === undefined ? {} : { retryAfter }) });
           });
           response.on('error', (error) => {
             clearTimeout(timer);

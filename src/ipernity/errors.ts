@@ -5,6 +5,8 @@
  */
 
 import { Codes, statusOf, type ErrorCode } from '../errors';
+import type { MethodPermission } from './catalogue';
+import type { RequestedPermissions } from './permissions';
 
 // the codes live in the one registry of the server's errors (src/errors.ts); the protocol layer raises these
 export { Codes, type ErrorCode } from '../errors';
@@ -24,15 +26,62 @@ export class IpernityError extends Error {
   }
 }
 
-/** ipernity answered with `status: error`; `apiCode` is ipernity's numeric code. */
+/**
+ * ipernity answered with `status: error`; `apiCode` is ipernity's numeric code.
+ * The codes a connection meets in use (110, 112, 113, 120) are subclasses with
+ * codes of their own; every other code is `IPERNITY_API_ERROR`.
+ */
 export class IpernityApiError extends IpernityError {
-  override readonly name = 'IpernityApiError';
+  override readonly name: string = 'IpernityApiError';
   constructor(
     readonly method: string,
     readonly apiCode: number,
     readonly apiMessage: string,
+    code: ErrorCode = Codes.IPERNITY_API_ERROR,
   ) {
-    super(Codes.IPERNITY_API_ERROR, `ipernity ${method} failed with code ${apiCode}: ${apiMessage}`);
+    super(code, `ipernity ${method} failed with code ${apiCode}: ${apiMessage}`);
+  }
+}
+
+/** ipernity's 110: the token lacks the permission the method needs (`permission`, from the catalogue; undefined for an unlisted method). */
+export class IpernityPermissionError extends IpernityApiError {
+  override readonly name = 'IpernityPermissionError';
+  /** The same permission as a set, for `missing`, `toParams` or `createPermissionGuard` (empty when unknown). */
+  readonly required: RequestedPermissions;
+  constructor(method: string, apiMessage: string, readonly permission: MethodPermission | undefined) {
+    super(method, 110, apiMessage, Codes.IPERNITY_PERMISSION_DENIED);
+    this.required = permission ? { [permission.item]: permission.level } : {};
+  }
+}
+
+/** ipernity's 112: the application's request quota is reached (for every visitor at once). */
+export class IpernityQuotaError extends IpernityApiError {
+  override readonly name = 'IpernityQuotaError';
+  constructor(method: string, apiMessage: string) {
+    super(method, 112, apiMessage, Codes.IPERNITY_QUOTA_REACHED);
+  }
+}
+
+/** Seconds to wait after a 113 when ipernity's answer names no delay (it documents none). */
+export const DEFAULT_RETRY_AFTER_SECONDS = 60;
+
+/**
+ * ipernity's 113: too many requests from this server's address (all its
+ * visitors together). `retryAfterSeconds` comes from the answer's
+ * `Retry-After` header when there is one, else `DEFAULT_RETRY_AFTER_SECONDS`.
+ */
+export class IpernityRateLimitError extends IpernityApiError {
+  override readonly name = 'IpernityRateLimitError';
+  constructor(method: string, apiMessage: string, readonly retryAfterSeconds: number = DEFAULT_RETRY_AFTER_SECONDS) {
+    super(method, 113, apiMessage, Codes.IPERNITY_RATE_LIMITED);
+  }
+}
+
+/** ipernity's 120: the method must be sent by POST. The client POSTs every call, so this is a defect (ours or on the way). */
+export class IpernityPostRequiredError extends IpernityApiError {
+  override readonly name = 'IpernityPostRequiredError';
+  constructor(method: string, apiMessage: string) {
+    super(method, 120, apiMessage, Codes.IPERNITY_POST_REQUIRED);
   }
 }
 
@@ -73,5 +122,45 @@ export class InputError extends IpernityError {
   override readonly name = 'InputError';
   constructor(code: ErrorCode, message: string, readonly parameter: string) {
     super(code, message);
+  }
+}
+
+/** The client refused a call before sending anything: a mistake of the calling code, not of ipernity. */
+export class CallRefusedError extends IpernityError {
+  override readonly name: string = 'CallRefusedError';
+  constructor(code: ErrorCode, readonly method: string, message: string) {
+    super(code, message);
+  }
+}
+
+/** The method is not in ipernity's list (src/ipernity/methods.tsv); `{ unlisted: true }` reaches it anyway. */
+export class UnknownMethodError extends CallRefusedError {
+  override readonly name = 'UnknownMethodError';
+  constructor(method: string) {
+    super(Codes.IPERNITY_METHOD_UNKNOWN, method, `"${method.slice(0, 80)}" is not in ipernity's method list`);
+  }
+}
+
+/** The method needs a token (`auth_token`) and none was given. */
+export class TokenRequiredError extends CallRefusedError {
+  override readonly name = 'TokenRequiredError';
+  constructor(method: string) {
+    super(Codes.IPERNITY_TOKEN_REQUIRED, method, `ipernity ${method} needs a token (auth_token) and none was given`);
+  }
+}
+
+/** A parameter the method requires is missing (or empty); `parameter` names it. */
+export class ParameterMissingError extends CallRefusedError {
+  override readonly name = 'ParameterMissingError';
+  constructor(method: string, readonly parameter: string) {
+    super(Codes.IPERNITY_PARAMETER_MISSING, method, `ipernity ${method} requires the parameter ${parameter}`);
+  }
+}
+
+/** `paginate` was given a method without `page` and `per_page` parameters. */
+export class NotPaginatedError extends CallRefusedError {
+  override readonly name = 'NotPaginatedError';
+  constructor(method: string) {
+    super(Codes.IPERNITY_METHOD_NOT_PAGINATED, method, `ipernity ${method} has no page and per_page parameters to walk`);
   }
 }

@@ -57,6 +57,8 @@ describe('loadConfig', () => {
     ['PUBLIC_URL', { PUBLIC_URL: 'https://photos.example/app' }, 'without a path'],
     ['IPERNITY_AUTH_MODE', { IPERNITY_AUTH_MODE: 'mobile' }, 'web'],
     ['IPERNITY_PERMISSIONS', { IPERNITY_PERMISSIONS: 'profile:delete' }, 'profile'],
+    ['IPERNITY_PERMISSIONS', { IPERNITY_PERMISSIONS: 'methods:doc.getList,doc.getLsit' }, '"doc.getLsit" is not in ipernity\'s method list'],
+    ['IPERNITY_PERMISSIONS', { IPERNITY_PERMISSIONS: 'methods:' }, 'names no method'],
     ['SESSION_SECRET', { SESSION_SECRET: 'short' }, 'at least 32'],
     ['TOKEN_ENCRYPTION_KEY', { TOKEN_ENCRYPTION_KEY: 'abc' }, 'openssl rand -hex 32'],
     ['LOG_LEVEL', { LOG_LEVEL: 'loud' }, 'debug'],
@@ -71,6 +73,12 @@ describe('loadConfig', () => {
     const problem = problems.find((p) => p.startsWith(variable));
     expect(problem).toBeDefined();
     expect(problem).toContain(hint);
+  });
+
+  it('asks for what the listed methods need when IPERNITY_PERMISSIONS is given as methods:', () => {
+    expect(loadConfig({ IPERNITY_PERMISSIONS: 'methods:doc.getList,upload.file' }).ipernity.permissions).toEqual({ doc: 'write' });
+    expect(loadConfig({ IPERNITY_PERMISSIONS: 'methods: post.get, post.comments.add' }).ipernity.permissions).toEqual({ blog: 'read', post: 'write' });
+    expect(loadConfig({ IPERNITY_PERMISSIONS: 'doc:read,profile:read' }).ipernity.permissions).toEqual({ doc: 'read', profile: 'read' });
   });
 
   it('keeps metrics off the public port in production without METRICS_TOKEN: a listener of their own, on loopback', () => {

@@ -79,6 +79,24 @@ describe('IpernityClient against the simulator', () => {
     await wrongKey.close();
   });
 
+  it('signs raw values as UTF-8: a title with a space, an ampersand, an emoji and an accented letter is accepted', async () => {
+    const title = 'Café & crème 📷 au lait';
+    const answer = await client.call('user.get', { user_id: '1234', title });
+    expect(answer.user).toMatchObject({ user_id: '1234' });
+    // the same call under a wrong secret is refused: the simulator really checks the signature over title
+    const wrongSecret = new IpernityClient({ apiUrl: `${simulator.url}/api`, apiKey: API_KEY, apiSecret: 'wrong', timeoutMs: 1000 });
+    expect(((await wrongSecret.call('user.get', { user_id: '1234', title }).catch((e: unknown) => e)) as IpernityApiError).apiCode).toBe(105);
+    await wrongSecret.close();
+    // and a signature over the URL-encoded title (as a Go kit signs) is refused
+    const encoded = { api_key: API_KEY, user_id: '1234', title: encodeURIComponent(title) };
+    const refused = await request(simulator.url)
+      .post('/api/user.get/json')
+      .type('form')
+      .send({ api_key: API_KEY, user_id: '1234', title, api_sig: sign(encoded, API_SECRET, 'user.get') })
+      .expect(200);
+    expect(refused.body.api).toMatchObject({ status: 'error', code: '105' });
+  });
+
   it.each([
     ['HTTP 500', { status: 500 }, Codes.UPSTREAM_HTTP_STATUS],
     ['HTTP 503', { status: 503 }, Codes.UPSTREAM_HTTP_STATUS],
@@ -132,7 +150,8 @@ describe('IpernityClient reading odd answers', () => {
   const client = (): IpernityClient => new IpernityClient({ apiUrl: `${url}/api`, apiKey: 'k', apiSecret: 's', timeoutMs: 1000 });
 
   it.each([
-    ['an error code given as a number', '{"api":{"status":"error","code":112,"message":"quota"}}', Codes.IPERNITY_API_ERROR],
+    ['an error code given as a number', '{"api":{"status":"error","code":112,"message":"quota"}}', Codes.IPERNITY_QUOTA_REACHED],
+    ['a method error code given as a number', '{"api":{"status":"error","code":1,"message":"missing"}}', Codes.IPERNITY_API_ERROR],
     ['no api object', '{"auth":{}}', Codes.UPSTREAM_BAD_RESPONSE],
     ['an error without a code', '{"api":{"status":"error"}}', Codes.UPSTREAM_BAD_RESPONSE],
     ['a status that is not ok', '{"api":{"status":"fail","code":"500"}}', Codes.IPERNITY_API_ERROR],

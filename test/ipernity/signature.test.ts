@@ -25,6 +25,11 @@ describe('api_sig', () => {
     expect(signatureBase({ api_key: 'K', perm_doc: 'write' }, 'S')).toBe('api_keyKperm_docwriteS');
   });
 
+  it('signs raw values as UTF-8 bytes: space, ampersand, accented letters and an emoji (md5 computed independently)', () => {
+    // python3: hashlib.md5('api_keyKtitleCafé & crème 📷 au laituser_id1234user.getS'.encode('utf-8')).hexdigest()
+    expect(sign({ api_key: 'K', user_id: '1234', title: 'Café & crème 📷 au lait' }, 'S', 'user.get')).toBe('ba88e1545a3910f75d3605c7bd1ec52d');
+  });
+
   it('signs raw values, not URL-encoded ones', () => {
     expect(signatureBase({ api_key: 'K', keywords: 'a b&c' }, 'S', 'm')).toBe('api_keyKkeywordsa b&cmS');
   });
