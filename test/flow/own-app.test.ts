@@ -24,7 +24,7 @@ describe('a site that assembles its own app from the exported parts', () => {
   });
   afterAll(() => simulator.close());
 
-  /** What the README's "Using it in your own Express app" describes: the flow under the site's own path. */
+  /** What docs/embedding.md's "Using it in your own Express app" describes: the flow under the site's own path. */
   function siteApp() {
     const config = testConfig(simulator.url);
     const logs = new LogCapture();
