@@ -1,11 +1,9 @@
 import type { Request, RequestHandler } from 'express';
 import { grantedItems, parsePermissionQuery, satisfies, toParams } from '../ipernity';
+import { fromThisSiteOrTyped } from '../security/csrf';
 import { languageOf } from '../web/i18n';
 import { single, type FlowContext } from './context';
 import { safeReturnTo } from './return-to';
-
-/** Fetch Metadata of a page the visitor reached from this site (`same-origin`) or by typing its address (`none`). */
-const OWN_NAVIGATION = new Set(['same-origin', 'none']);
 
 /**
  * The countdown submits the form by itself, so it runs only for a visitor who came from this site or typed the
@@ -13,7 +11,7 @@ const OWN_NAVIGATION = new Set(['same-origin', 'none']);
  * A browser that sends no Fetch Metadata gets no countdown.
  */
 function countdownAllowed(req: Request): boolean {
-  return OWN_NAVIGATION.has(req.headers['sec-fetch-site'] as string);
+  return fromThisSiteOrTyped(req);
 }
 
 /** `GET /connect`: where the visitor is going, what is asked (and already granted), Continue or Cancel. */

@@ -7,6 +7,17 @@ import { Codes, statusOf } from '../errors';
 /** The values of `Sec-Fetch-Site` (Fetch Metadata): a request with one of them comes from a browser that sends it. */
 const FETCH_SITES = new Set(['same-origin', 'same-site', 'cross-site', 'none']);
 
+/**
+ * True when the browser says (Fetch Metadata) the request comes from this
+ * site itself (`same-origin`) or from the visitor's own hand (`none`: the
+ * address bar, a bookmark); false for another site, a sibling host, or a
+ * browser that sends no Fetch Metadata.
+ */
+export function fromThisSiteOrTyped(req: Request): boolean {
+  const site = req.headers['sec-fetch-site'];
+  return site === 'same-origin' || site === 'none';
+}
+
 /** The form field that carries the CSRF token. */
 export const CSRF_FIELD = '_csrf';
 
@@ -90,11 +101,11 @@ export function createCsrf(options: CsrfOptions): Csrf {
       next(new CsrfError('the form was sent from another site'));
       return;
     }
-    const site = req.headers['sec-fetch-site'];
-    if (site === 'same-origin' || site === 'none') {
+    if (fromThisSiteOrTyped(req)) {
       next();
       return;
     }
+    const site = req.headers['sec-fetch-site'];
     if (site === 'cross-site') {
       next(new CsrfError('the form was sent from another site'));
       return;
