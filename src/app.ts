@@ -124,11 +124,22 @@ export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
           apiSecret: config.ipernity.apiSecret,
           name: config.ipernity.appName,
           callbackUrl: config.ipernity.mode === 'web' ? new URL('/connect/callback', config.publicUrl).toString() : undefined,
+          // what the authorization page says of the application, as ipernity shows a registered one
+          subtitle: `Connects your ipernity account to ${config.publicUrl.host}`,
+          description: {
+            en: `${config.ipernity.appName} lets you connect your ipernity account to ${config.publicUrl.host}, so that the site can work with your photos and your profile with the permissions you choose. You can disconnect it, or remove it here, at any time.`,
+            fr: `${config.ipernity.appName} vous permet de connecter votre compte ipernity à ${config.publicUrl.host}, pour que le site utilise vos photos et votre profil avec les autorisations que vous choisissez. Vous pouvez le déconnecter, ou le retirer ici, à tout moment.`,
+            de: `${config.ipernity.appName} verbindet Ihr ipernity-Konto mit ${config.publicUrl.host}, damit die Website mit den von Ihnen gewählten Berechtigungen auf Ihre Fotos und Ihr Profil zugreifen kann. Sie können die Verbindung jederzeit trennen oder die Anwendung hier entfernen.`,
+          },
+          developer: `The operator of ${config.publicUrl.host} (sandbox)`,
+          websiteUrl: config.publicUrl.origin,
         },
       ],
       users: [DEFAULT_USER],
       // its forms come from the site's own origin (behind a TLS proxy the request alone would say http)
       origin: config.publicUrl.origin,
+      // its photos' addresses are the site's, whatever address the server calls its API on
+      base: new URL(SANDBOX_PATH, config.publicUrl).toString(),
     });
     app.use(SANDBOX_PATH, simulator.router);
   }

@@ -30,6 +30,15 @@ export const ERRORS = {
   IPERNITY_RATE_LIMITED: { status: 429, pages: ['IPERNITY_RATE_LIMITED'] },
   /** 120: POST required. The client POSTs every call, so this is our defect: 502, ipernity refused what we sent. */
   IPERNITY_POST_REQUIRED: { status: 502, pages: ['IPERNITY_CALL_FAILED'] },
+  // uploads (upload.file, upload.checkTickets)
+  /** `upload.file`'s 2: the file is over the account's size limit (per file, or in all). */
+  IPERNITY_FILE_TOO_LARGE: { status: 413, pages: ['IPERNITY_FILE_TOO_LARGE'] },
+  /** An upload's ticket came back invalid: ipernity could not process the file (not an image or video it reads). */
+  IPERNITY_UPLOAD_INVALID: { status: 422, pages: ['IPERNITY_UPLOAD_INVALID'] },
+  /** Tickets still processing when waiting for them would pass its deadline: the upload went in, its documents are not ready yet. */
+  IPERNITY_UPLOAD_PENDING: { status: 504, pages: ['IPERNITY_UPLOAD_PENDING'] },
+  /** The file's stream failed, or gave another length than announced, before the upload was sent whole (e.g. the visitor's own upload was cut): nothing was uploaded. */
+  UPLOAD_SOURCE_FAILED: { status: 400, pages: ['UPLOAD_SOURCE_FAILED'] },
   // calls the client refuses before sending: a defect of the calling code
   IPERNITY_METHOD_UNKNOWN: { status: 500, pages: ['IPERNITY_CALL_FAILED'] },
   IPERNITY_TOKEN_REQUIRED: { status: 500, pages: ['IPERNITY_CALL_FAILED'] },

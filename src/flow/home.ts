@@ -1,6 +1,7 @@
 import express, { type Request, type RequestHandler, type Router } from 'express';
 import type { Logger } from 'pino';
 import { grantedItems, LEVELS, MAX_LEVEL, PERMISSION_ITEMS, rank } from '../ipernity';
+import { SANDBOX_PATH } from '../config';
 import type { Csrf } from '../security/csrf';
 import type { Renderer } from '../web/render';
 import { refreshConnection, type TokenCheckOptions } from './token-check';
@@ -58,6 +59,8 @@ export function createHomeRouter(options: HomeRouterOptions): Router {
         current: have[item] ?? 'none',
       })),
       csrfToken: connection ? options.csrf.token(req, res) : undefined,
+      // in sandbox mode, the simulator's "Your authorized applications" (the page renders it only then)
+      ipernitySettingsUrl: `${SANDBOX_PATH}/apps/settings`,
     });
   });
   router.all('/', methodNotAllowed(['GET', 'HEAD']));

@@ -4,6 +4,7 @@ import { findMethod, isPaginated, methodSpec, type MethodName, type MethodSpec }
 import {
   DEFAULT_RETRY_AFTER_SECONDS,
   IpernityApiError,
+  IpernityFileTooLargeError,
   IpernityPermissionError,
   IpernityPostRequiredError,
   IpernityQuotaError,
@@ -15,10 +16,27 @@ import {
   UpstreamHttpError,
   UpstreamNetworkError,
   UpstreamTimeoutError,
+  UploadSourceError,
+  type TicketResult,
 } from './errors';
 import { isFrob, type ValidatedFrob } from './frob';
 import { parseGrantedPermissions, type GrantedPermissions } from './permissions';
 import { sign, type Params } from './signature';
+import {
+  DEFAULT_UPLOAD_IDLE_TIMEOUT_MS,
+  IdleTimeoutError,
+  multipartFrame,
+  pollTickets,
+  postMultipart,
+  readUploadAnswer,
+  type UploadAnswer,
+  type UploadFile,
+  type UploadOptions,
+  type UploadParams,
+  type WaitForTicketsOptions,
+} from './upload';
+
+export { DEFAULT_UPLOAD_IDLE_TIMEOUT_MS, MAX_TICKETS_PER_CHECK, type UploadAnswer, type UploadFile, type UploadOptions, type UploadParams, type WaitForTicketsOptions } from './upload';
 
 /** The ipernity account behind a token. */
 export interface IpernityUser {
@@ -36,7 +54,8 @@ export interface TokenGrant {
   user: IpernityUser;
 }
 
-export type CallOutcome = 'ok' | 'api_error' | 'timeout' | 'network' | 'http_status' | 'bad_response';
+/** How a call ended, for metrics; `source_failed` is an upload whose own file stream failed (not ipernity's doing). */
+export type CallOutcome = 'ok' | 'api_error' | 'timeout' | 'network' | 'http_status' | 'bad_response' | 'source_failed';
 
 export interface IpernityClientOptions {
   /** Base of the API, e.g. `https://api.ipernity.com/api`: calls go to `<apiUrl>/<method>/json`. */
@@ -47,6 +66,8 @@ export interface IpernityClientOptions {
   timeoutMs: number;
   /** Keep-alive connections kept open to the API host. */
   connections?: number;
+  /** An upload fails with `UpstreamTimeoutError` when no byte moved either way for this long (default 30 s); `timeoutMs` does not bound uploads. */
+  uploadIdleTimeoutMs?: number;
   /** Told about every call (for metrics); never given parameters or bodies. */
   onCall?: (method: string, durationMs: number, outcome: CallOutcome) => void;
 }
@@ -123,17 +144,30 @@ function apiError(method: string, code: number, message: string, spec: MethodSpe
       return new IpernityRateLimitError(method, message, retryAfterSeconds(retryAfter));
     case 120:
       return new IpernityPostRequiredError(method, message);
+    case 2:
+      return method === 'upload.file' || method === 'upload.replace' ? new IpernityFileTooLargeError(method, message) : new IpernityApiError(method, code, message);
     default:
       return new IpernityApiError(method, code, message);
   }
 }
 
-/** Refuses, before anything is sent, a call the list says cannot succeed: no token, or a required parameter missing. */
-function checkCall(method: string, spec: MethodSpec, params: Params): void {
+/**
+ * Refuses, before anything is sent, a call the list says cannot succeed: no
+ * token, or a required parameter missing. `parts` are sent as parts of their
+ * own (an upload's `file`), not as parameters.
+ */
+function checkCall(method: string, spec: MethodSpec, params: Params, parts: readonly string[] = []): void {
   if (spec.token && !params.auth_token) throw new TokenRequiredError(method);
   for (const name of spec.required) {
-    if (params[name] === undefined || params[name] === '') throw new ParameterMissingError(method, name);
+    if (!parts.includes(name) && (params[name] === undefined || params[name] === '')) throw new ParameterMissingError(method, name);
   }
+}
+
+/** The metrics outcome of an error `#answer` threw. */
+function outcomeOf(error: unknown): CallOutcome {
+  if (error instanceof IpernityApiError) return 'api_error';
+  if (error instanceof UpstreamHttpError) return 'http_status';
+  return 'bad_response';
 }
 
 /**
@@ -258,32 +292,110 @@ export class IpernityClient {
       report('network');
       throw new UpstreamNetworkError(method, { cause: error });
     }
-    if (status < 200 || status > 299) {
-      report('http_status');
-      throw new UpstreamHttpError(method, status);
-    }
-    let body: unknown;
+    return this.#answer(method, spec, { status, text, ...(retryAfter === undefined ? {} : { retryAfter }) }, report);
+  }
+
+  /** ipernity's JSON answer once `api.status` is `ok`; the typed error otherwise (every call and upload reads its answer here). */
+  #answer<Answer = Json>(method: string, spec: MethodSpec | undefined, { status, text, retryAfter }: RawAnswer, report: (outcome: CallOutcome) => void, read: (body: Json) => Answer = (body) => body as Answer): Answer {
+    let answer: Answer;
     try {
-      body = JSON.parse(text);
-    } catch (error) {
-      report('bad_response');
-      throw new UpstreamBadResponseError(method, 'not JSON', { cause: error });
-    }
-    if (!isObject(body) || !isObject(body.api)) {
-      report('bad_response');
-      throw new UpstreamBadResponseError(method, 'no "api" object');
-    }
-    if (body.api.status !== 'ok') {
-      const code = Number(stringField(body.api.code));
-      if (!Number.isInteger(code)) {
-        report('bad_response');
-        throw new UpstreamBadResponseError(method, 'an error without a numeric code');
+      if (status < 200 || status > 299) throw new UpstreamHttpError(method, status);
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch (error) {
+        throw new UpstreamBadResponseError(method, 'not JSON', { cause: error });
       }
-      report('api_error');
-      throw apiError(method, code, (stringField(body.api.message) ?? '').slice(0, 200), spec, retryAfter);
+      if (!isObject(body) || !isObject(body.api)) throw new UpstreamBadResponseError(method, 'no "api" object');
+      if (body.api.status !== 'ok') {
+        const code = Number(stringField(body.api.code));
+        if (!Number.isInteger(code)) throw new UpstreamBadResponseError(method, 'an error without a numeric code');
+        throw apiError(method, code, (stringField(body.api.message) ?? '').slice(0, 200), spec, retryAfter);
+      }
+      answer = read(body);
+    } catch (error) {
+      report(outcomeOf(error));
+      throw error;
     }
     report('ok');
-    return body;
+    return answer;
+  }
+
+  /**
+   * `upload.file`: a multipart/form-data POST of `file` with the signed
+   * parameters (api_key, auth_token, api_sig and `params`) as parts before it;
+   * the file part is not signed. The file is streamed as the socket takes it,
+   * never held whole: with its `size` known the request carries the exact
+   * Content-Length, else it is chunked. Refused before anything is sent like
+   * `call` (no token: `TokenRequiredError`; an empty file:
+   * `ParameterMissingError`). Answers `{ ticket }` to wait for with
+   * `waitForTickets`, or with `async: '0'` `{ ticket?, docId }` once ipernity
+   * processed it. Fails like `call` (typed ipernity errors; 2 is
+   * `IpernityFileTooLargeError`), with `UpstreamTimeoutError` when nothing
+   * moved for `uploadIdleTimeoutMs`, and with `UploadSourceError` when the
+   * file's stream fails or gives another length than `size` (the request is
+   * aborted). On any failure the stream is destroyed.
+   */
+  upload(file: UploadFile, params: UploadParams & { async: '0' }, token: string | undefined, options?: UploadOptions): Promise<UploadAnswer & { docId: string }>;
+  upload(file: UploadFile, params?: UploadParams, token?: string, options?: UploadOptions): Promise<UploadAnswer>;
+  async upload(file: UploadFile, params: UploadParams = {}, token?: string, options: UploadOptions = {}): Promise<UploadAnswer> {
+    const method = 'upload.file';
+    const spec = methodSpec(method);
+    const signed: Record<string, string> = { ...(params as Record<string, string>), api_key: this.#options.apiKey };
+    if (token !== undefined) signed.auth_token = token;
+    const size = Buffer.isBuffer(file.stream) ? file.stream.length : file.size;
+    try {
+      checkCall(method, spec, signed, ['file']);
+      if (size === 0) throw new ParameterMissingError(method, 'file');
+      if (!Buffer.isBuffer(file.stream) && (file.stream.readableEnded || file.stream.destroyed)) throw new UploadSourceError(method, 'the stream was already read or destroyed');
+      if (size !== undefined && !(Number.isSafeInteger(size) && size > 0)) throw new UploadSourceError(method, `size ${String(size)} is not a number of bytes`);
+    } catch (error) {
+      if (!Buffer.isBuffer(file.stream)) file.stream.destroy();
+      throw error;
+    }
+    signed.api_sig = sign(signed, this.#options.apiSecret, method);
+
+    const started = performance.now();
+    const report = (outcome: CallOutcome): void => {
+      this.#options.onCall?.(method, performance.now() - started, outcome);
+    };
+    const idleMs = options.idleTimeoutMs ?? this.#options.uploadIdleTimeoutMs ?? DEFAULT_UPLOAD_IDLE_TIMEOUT_MS;
+    let raw: RawAnswer;
+    try {
+      // the credentials first, then the method's parameters, then the file
+      const { api_key, auth_token, api_sig, ...rest } = signed;
+      const fields = { api_key, ...(auth_token === undefined ? {} : { auth_token }), api_sig, ...rest } as Record<string, string>;
+      raw = await postMultipart(`${this.#base}/${method}/json`, method, multipartFrame(fields, file), file.stream, size, idleMs);
+    } catch (error) {
+      if (error instanceof IdleTimeoutError) {
+        report('timeout');
+        throw new UpstreamTimeoutError(method, idleMs, { cause: error });
+      }
+      if (error instanceof UploadSourceError) {
+        report('source_failed');
+        throw error;
+      }
+      if (error instanceof UpstreamBadResponseError) {
+        report('bad_response');
+        throw error;
+      }
+      report('network');
+      throw new UpstreamNetworkError(method, { cause: error });
+    }
+    return this.#answer(method, spec, raw, report, (body) => readUploadAnswer(method, body));
+  }
+
+  /**
+   * Waits for upload tickets (from `upload`): polls `upload.checkTickets`,
+   * up to 50 tickets a call, each ticket first at once and then never before
+   * the `eta` ipernity gave it, until every one is done or invalid. Answers a
+   * result per ticket, in the order given: `{ ticket, docId }`, or
+   * `{ ticket, error }` with an `UploadInvalidError` when ipernity could not
+   * process the file. `UploadPendingError` (naming the tickets still pending,
+   * and carrying the settled ones) when the next poll would pass `deadline`.
+   */
+  waitForTickets(tickets: readonly string[], token: string, options: WaitForTicketsOptions): Promise<TicketResult[]> {
+    return pollTickets((batch) => this.call('upload.checkTickets', { tickets: batch.join(',') }, token), tickets, options);
   }
 
   /** Closes the keep-alive connections. */

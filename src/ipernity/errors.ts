@@ -85,6 +85,51 @@ export class IpernityPostRequiredError extends IpernityApiError {
   }
 }
 
+/** `upload.file`'s (and `upload.replace`'s) 2: the file is over the account's size limit, per file or in all (see `account.getQuota`). */
+export class IpernityFileTooLargeError extends IpernityApiError {
+  override readonly name = 'IpernityFileTooLargeError';
+  constructor(method: string, apiMessage: string) {
+    super(method, 2, apiMessage, Codes.IPERNITY_FILE_TOO_LARGE);
+  }
+}
+
+/** An upload's ticket came back `invalid="1"`: ipernity received the file but could not process it. */
+export class UploadInvalidError extends IpernityError {
+  override readonly name = 'UploadInvalidError';
+  constructor(readonly ticket: string) {
+    super(Codes.IPERNITY_UPLOAD_INVALID, `ipernity could not process the upload of ticket ${ticket.slice(0, 40)}`);
+  }
+}
+
+/**
+ * Waiting for tickets would pass its deadline: `pending` names the tickets
+ * still processing, `settled` what the others became (in the order asked).
+ */
+export class UploadPendingError extends IpernityError {
+  override readonly name = 'UploadPendingError';
+  constructor(
+    readonly pending: readonly string[],
+    readonly settled: readonly TicketResult[],
+  ) {
+    super(Codes.IPERNITY_UPLOAD_PENDING, `ipernity was still processing ${pending.length} upload(s) at the deadline: ${pending.slice(0, 10).join(', ').slice(0, 300)}`);
+  }
+}
+
+/** What one upload ticket became: a document, or an `UploadInvalidError`. */
+export type TicketResult = { ticket: string; docId: string; error?: undefined } | { ticket: string; docId?: undefined; error: UploadInvalidError };
+
+/**
+ * The file's own stream failed, or gave another number of bytes than its
+ * announced `size`, before the upload was sent whole; the request to ipernity
+ * was aborted. `cause` is the stream's error.
+ */
+export class UploadSourceError extends IpernityError {
+  override readonly name = 'UploadSourceError';
+  constructor(readonly method: string, detail: string, options?: { cause?: unknown }) {
+    super(Codes.UPLOAD_SOURCE_FAILED, `ipernity ${method}: the file could not be read whole (${detail}); nothing was uploaded`, options);
+  }
+}
+
 /** The call did not finish within the configured timeout. */
 export class UpstreamTimeoutError extends IpernityError {
   override readonly name = 'UpstreamTimeoutError';

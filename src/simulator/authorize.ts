@@ -1,30 +1,13 @@
-import { randomBytes } from 'node:crypto';
-import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import express, { type Response, type Router } from 'express';
 import type { Eta } from 'eta';
 import { sign } from '../ipernity/signature';
 import { grantedItems, parsePermissionQuery, type RequestedPermissions } from '../ipernity/permissions';
-import { createCsrf, CSRF_FIELD, type Csrf } from '../security/csrf';
-import { flatten, MESSAGES, sendPage } from './common';
+import { CSRF_FIELD } from '../security/csrf';
+import { flatten, MESSAGES } from './common';
+import { appFacts, offeredUsers, permissionWords, simulatorForms, stylesheetRoute } from './forms';
 import type { SimulatedApp, SimulatedUser, SimulatorState } from './state';
 
-/** The simulator's CSRF cookie: a name of its own, so it never meets the app's when mounted on the same host. */
-export const SIMULATOR_CSRF_COOKIE = 'ipernity-sim.csrf';
-
-/** The CSRF cookie's name: `__Host-` prefixed on https, as the app's own cookies are. */
-function csrfCookieName(secure: boolean): string {
-  return `${secure ? '__Host-' : ''}${SIMULATOR_CSRF_COOKIE}`;
-}
-
-/** The accounts the authorization page offers: the first 20 open ones (load tests invent thousands). */
-function offeredUsers(users: Iterable<SimulatedUser>): SimulatedUser[] {
-  const offered: SimulatedUser[] = [];
-  for (const user of users) {
-    if (user.closed) continue;
-    offered.push(user);
-    if (offered.length === 20) break;
-  }
-  return offered;
-}
+export { SIMULATOR_CSRF_COOKIE } from './forms';
 
 export interface AuthorizeOptions {
   state: SimulatorState;
@@ -38,85 +21,66 @@ export interface AuthorizeOptions {
 /** ipernity's authorization page (`/apps/authorize`): who the application is, what it asks, Authorize or Deny. */
 export function authorizeRoutes(router: Router, { state, users, eta, ...options }: AuthorizeOptions): void {
   // The authorization form gets the app's own CSRF protection (Fetch Metadata, Origin, signed double submit).
-  const csrfSecrets = [options.csrfSecret ?? randomBytes(32).toString('base64url')];
-  const fixedSecure = options.origin !== undefined && new URL(options.origin).protocol === 'https:';
-  const fixedCsrf: Csrf | undefined = options.origin
-    ? createCsrf({ secrets: csrfSecrets, cookieName: csrfCookieName(fixedSecure), secure: fixedSecure, origin: new URL(options.origin).origin })
-    : undefined;
-  /**
-   * The CSRF checks for a request. Without an `origin` option the simulator
-   * is its own site, whichever host it is reached on, so the request's own
-   * origin is the one a form may come from: a browser names in `Origin` the
-   * page that sent a form, and a page of another site has another origin.
-   */
-  function csrfFor(req: Request): Csrf {
-    if (fixedCsrf) return fixedCsrf;
-    const secure = req.secure;
-    return createCsrf({ secrets: csrfSecrets, cookieName: csrfCookieName(secure), secure, origin: `${req.protocol}://${req.get('host') ?? ''}` });
+  const forms = simulatorForms({ state, eta, origin: options.origin, csrfSecret: options.csrfSecret });
+  const { csrfFor } = forms;
+  stylesheetRoute(router, eta);
+
+  const page = (res: Response, status: number, template: string, data: Record<string, unknown>): void => forms.page(res.req, res, status, template, data);
+
+  /** Checks an authorization link's parameters; answers a page and undefined when they are wrong. */
+  function checkLink(params: Record<string, unknown>, res: Response): { app: SimulatedApp; permissions: RequestedPermissions; frob?: string } | undefined {
+    const fail = (code: number, detail?: string): undefined => {
+      page(res, 400, 'simulator/message', { title: 'Authorization link refused', message: `Error ${code}: ${MESSAGES[code] ?? detail}${detail ? ` (${detail})` : ''}` });
+      return undefined;
+    };
+    const flat: Record<string, string> = {};
+    const repeated = new Set<string>();
+    flatten(params, flat, repeated);
+    if (repeated.size) return fail(0, `repeated parameter ${[...repeated].join(', ')}`);
+    const apiKey = flat.api_key;
+    if (!apiKey) return fail(100);
+    const app = state.apps.get(apiKey);
+    if (!app) return fail(101);
+    if (!flat.api_sig) return fail(104);
+    if (sign(flat, app.apiSecret) !== flat.api_sig) return fail(105);
+    let permissions: RequestedPermissions;
+    try {
+      permissions = parsePermissionQuery(flat) ?? {};
+    } catch (error) {
+      return fail(0, (error as Error).message);
+    }
+    if (flat.frob !== undefined) {
+      if (!state.liveFrob(apiKey, flat.frob)) return fail(2, 'the frob is unknown, used or expired');
+      return { app, permissions, frob: flat.frob };
+    }
+    if (!app.callbackUrl) return fail(0, 'this key has no callback URL: a desktop key needs a frob in the link');
+    return { app, permissions };
   }
 
-
-    const page = (res: Response, status: number, template: string, data: Record<string, unknown>): void => sendPage(eta, res, status, template, data);
-
-    /** Checks an authorization link's parameters; answers a page and undefined when they are wrong. */
-    function checkLink(params: Record<string, unknown>, res: Response): { app: SimulatedApp; permissions: RequestedPermissions; frob?: string } | undefined {
-      const fail = (code: number, detail?: string): undefined => {
-        page(res, 400, 'simulator/message', { title: 'Authorization link refused', message: `Error ${code}: ${MESSAGES[code] ?? detail}${detail ? ` (${detail})` : ''}` });
-        return undefined;
-      };
-      const flat: Record<string, string> = {};
-      const repeated = new Set<string>();
-      flatten(params, flat, repeated);
-      if (repeated.size) return fail(0, `repeated parameter ${[...repeated].join(', ')}`);
-      const apiKey = flat.api_key;
-      if (!apiKey) return fail(100);
-      const app = state.apps.get(apiKey);
-      if (!app) return fail(101);
-      if (!flat.api_sig) return fail(104);
-      if (sign(flat, app.apiSecret) !== flat.api_sig) return fail(105);
-      let permissions: RequestedPermissions;
-      try {
-        permissions = parsePermissionQuery(flat) ?? {};
-      } catch (error) {
-        return fail(0, (error as Error).message);
-      }
-      if (flat.frob !== undefined) {
-        if (!state.liveFrob(apiKey, flat.frob)) return fail(2, 'the frob is unknown, used or expired');
-        return { app, permissions, frob: flat.frob };
-      }
-      if (!app.callbackUrl) return fail(0, 'this key has no callback URL: a desktop key needs a frob in the link');
-      return { app, permissions };
-    }
-
-    // The authorization page: who the application is, what it asks, Authorize or Deny.
-    router.get('/apps/authorize', function authorizePage(req, res) {
-      const link = checkLink(req.query as Record<string, unknown>, res);
-      if (!link) return;
-      const hidden = Object.entries(req.query as Record<string, string>).filter(([name]) => name !== CSRF_FIELD);
-      page(res, 200, 'simulator/authorize', {
-        appName: link.app.name,
-        permissions: grantedItems(link.permissions),
-        hidden,
-        // undefined for a browser that sends Fetch Metadata: its POST says where it comes from
-        csrfToken: csrfFor(req).token(req, res),
-        users: offeredUsers(state.users.values()),
-      });
+  // The authorization page: who the application is, what it asks, Authorize or Deny.
+  router.get('/apps/authorize', function authorizePage(req, res) {
+    const link = checkLink(req.query as Record<string, unknown>, res);
+    if (!link) return;
+    const hidden = Object.entries(req.query as Record<string, string>).filter(([name]) => name !== CSRF_FIELD);
+    const offered = offeredUsers(state.users.values());
+    page(res, 200, 'simulator/authorize', {
+      ...appFacts(req, link.app, offered[0] ?? users[0]),
+      permissions: grantedItems(link.permissions),
+      permissionWords: permissionWords(link.permissions),
+      hidden,
+      // undefined for a browser that sends Fetch Metadata: its POST says where it comes from
+      csrfToken: csrfFor(req).token(req, res),
+      users: offered,
     });
+  });
 
-    // The visitor's decision: web keys go back to the callback, desktop keys get a "go back" page.
-    // The body is parsed first: the CSRF check reads the form's `_csrf` field.
-    router.post('/apps/authorize', express.urlencoded({ extended: false, limit: '8kb' }), function checkCsrf(req: Request, res: Response, next: NextFunction) {
-      csrfFor(req).verify(req, res, (error?: unknown) => {
-        if (error === undefined || error === null) {
-          next();
-          return;
-        }
-        page(res, 403, 'simulator/message', {
-          title: 'Authorization form refused',
-          message: `This authorization form was sent from another site or lacked its security token (${(error as Error).message}). Nothing was authorized: go back to the application and connect again.`,
-        });
-      });
-    }, function authorizeDecision(req, res) {
+  // The visitor's decision: web keys go back to the callback, desktop keys get a "go back" page.
+  // The body is parsed first: the CSRF check reads the form's `_csrf` field.
+  router.post(
+    '/apps/authorize',
+    express.urlencoded({ extended: false, limit: '8kb' }),
+    forms.verify('Authorization form refused', (reason) => `This authorization form was sent from another site or lacked its security token (${reason}). Nothing was authorized: go back to the application and connect again.`),
+    function authorizeDecision(req, res) {
       const body = (req.body ?? {}) as Record<string, unknown>;
       const { decision, user_id: userId, [CSRF_FIELD]: _csrf, ...linkParams } = body;
       const link = checkLink(linkParams, res);
@@ -144,6 +108,6 @@ export function authorizeRoutes(router: Router, { state, users, eta, ...options 
       const target = new URL(link.app.callbackUrl as string);
       target.searchParams.set('frob', frob);
       res.redirect(303, target.toString());
-    });
-
+    },
+  );
 }

@@ -14,13 +14,30 @@ export const MESSAGES: Record<number, string> = {
   106: 'Token missing',
   107: 'Invalid token',
   108: 'Account closed or suspended',
+  110: 'Insufficient permissions',
+  112: 'Application quota reached',
+  113: 'Too many requests from this address',
+  120: 'POST required',
 };
 
 /** The simulator's answer for an ipernity error code. */
 export class ApiFailure extends Error {
-  constructor(readonly apiCode: number) {
-    super(MESSAGES[apiCode] ?? 'Error');
+  constructor(
+    readonly apiCode: number,
+    message?: string,
+  ) {
+    super(message ?? MESSAGES[apiCode] ?? 'Error');
   }
+}
+
+/** ipernity's JSON answer for a success: the method's body plus `api.status` ok. */
+export function sendOk(res: Response, body: Record<string, unknown>): void {
+  res.json({ ...body, api: { status: 'ok', at: Date.now() } });
+}
+
+/** ipernity's JSON answer for an error: HTTP 200, `api.status` error, the code as a string. */
+export function sendFailure(res: Response, failure: ApiFailure): void {
+  res.json({ api: { status: 'error', code: String(failure.apiCode), message: failure.message } });
 }
 
 /** Single-valued parameters into `into`; the names of repeated ones into `repeated`. */

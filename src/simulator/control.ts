@@ -9,7 +9,7 @@ export function controlRoutes(router: Router, state: SimulatorState, faults: Fau
   control.post('/faults', function setFault(req, res) {
     const fault = parseFault(req.body);
     if (!fault) {
-      res.status(400).json({ error: 'a fault is {delayMs?, status? (400-599), notJson?, drop?, methods?, times?}' });
+      res.status(400).json({ error: 'a fault is {delayMs?, status? (400-599), notJson?, drop?, apiError? (1-999), cutUpload?, methods?, times?}' });
       return;
     }
     faults.set(fault);

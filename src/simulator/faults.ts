@@ -8,6 +8,10 @@ export interface Fault {
   notJson?: boolean;
   /** Close the connection without answering. */
   drop?: boolean;
+  /** Answer this ipernity error code (e.g. 112 quota reached, 113 too many requests) instead of the method's answer. */
+  apiError?: number;
+  /** `upload.file` only: read half of the body, then close the connection without answering. */
+  cutUpload?: boolean;
   /** Only for these API methods (all when absent). */
   methods?: string[];
   /** Only for the next N calls (for ever when absent). */
@@ -50,6 +54,8 @@ export function parseFault(body: unknown): Fault | undefined {
   if (input.times !== undefined) fault.times = count(input.times);
   if (input.notJson !== undefined) fault.notJson = input.notJson === true;
   if (input.drop !== undefined) fault.drop = input.drop === true;
+  if (input.cutUpload !== undefined) fault.cutUpload = input.cutUpload === true;
+  if (input.apiError !== undefined) fault.apiError = typeof input.apiError === 'number' && Number.isInteger(input.apiError) && input.apiError >= 1 && input.apiError <= 999 ? input.apiError : undefined;
   if (Array.isArray(input.methods) && input.methods.every((m) => typeof m === 'string')) fault.methods = input.methods as string[];
   if (Object.values(fault).some((value) => value === undefined)) return undefined;
   if (fault.status !== undefined && (fault.status < 400 || fault.status > 599)) return undefined;

@@ -19,9 +19,17 @@ export interface SimulatedApp {
   name: string;
   /** Web applications: where the browser goes back with a frob. Absent for desktop keys. */
   callbackUrl?: string;
+  /** A line under the name on the authorization page. */
+  subtitle?: string;
+  /** What the application does, by language (`{ en: '…', fr: '…' }`): the visitor reads theirs, else English, else the first. */
+  description?: Readonly<Record<string, string>>;
+  /** Who makes the application. */
+  developer?: string;
+  /** The application's website (shown as a link when it is http or https). */
+  websiteUrl?: string;
 }
 
-interface FrobRecord {
+export interface FrobRecord {
   apiKey: string;
   expiresAt: number;
   /** Set once the visitor authorized on the authorization page. */
@@ -29,7 +37,7 @@ interface FrobRecord {
   used: boolean;
 }
 
-interface TokenRecord {
+export interface TokenRecord {
   apiKey: string;
   userId: string;
   permissions: RequestedPermissions;
@@ -150,5 +158,32 @@ export class SimulatorState {
     for (const [frob, record] of this.#frobs) {
       if (record.used || record.expiresAt <= now) this.#frobs.delete(frob);
     }
+  }
+
+  /**
+   * The applications holding a live (not revoked) token of this user, in the
+   * order they were first authorized, each with the grants of those tokens.
+   */
+  authorizedApps(userId: string): Array<{ app: SimulatedApp; grants: RequestedPermissions[] }> {
+    const byApp = new Map<string, RequestedPermissions[]>();
+    for (const record of this.#tokens.values()) {
+      if (record.userId !== userId || record.revoked || !this.apps.has(record.apiKey)) continue;
+      const grants = byApp.get(record.apiKey) ?? [];
+      grants.push(record.permissions);
+      byApp.set(record.apiKey, grants);
+    }
+    return [...byApp].map(([apiKey, grants]) => ({ app: this.apps.get(apiKey) as SimulatedApp, grants }));
+  }
+
+  /** Revokes a user's tokens for one application (as when they remove it from their ipernity settings); answers how many. */
+  revokeApp(userId: string, apiKey: string): number {
+    let count = 0;
+    for (const record of this.#tokens.values()) {
+      if (record.userId === userId && record.apiKey === apiKey && !record.revoked) {
+        record.revoked = true;
+        count += 1;
+      }
+    }
+    return count;
   }
 }

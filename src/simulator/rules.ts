@@ -1,0 +1,61 @@
+import { findMethod, type MethodSpec } from '../ipernity/catalogue';
+import { rank, type RequestedPermissions } from '../ipernity/permissions';
+import { sign } from '../ipernity/signature';
+import { ApiFailure } from './common';
+import type { Viewer } from './library';
+import type { SimulatedApp, SimulatorState, TokenRecord } from './state';
+
+/** A call that passed ipernity's common checks: who calls, for whom, with what. */
+export interface Admitted {
+  method: string;
+  spec: MethodSpec;
+  app: SimulatedApp;
+  params: Readonly<Record<string, string>>;
+  /** The token's grant, when the call carries a valid one. */
+  token?: TokenRecord;
+  /** The token's user and whether its grant reads private photos; undefined for an anonymous call. */
+  viewer?: Viewer;
+}
+
+/** The level the token grants for an item ('none' without a token). */
+export function grantedLevel(permissions: RequestedPermissions | undefined, item: string): number {
+  return rank((permissions as Record<string, 'read' | 'write' | 'delete' | undefined> | undefined)?.[item]);
+}
+
+/**
+ * ipernity's rules for every method, from its method list, in the order the
+ * simulator applies them: api_key (100, 101), the method (103), POST (120),
+ * the signature where the method is signed or one is given (104, 105), the
+ * token where needed or given (106, 107, 108), the permission where the method
+ * needs a token (110; a method without one answers what an anonymous visitor
+ * sees instead), then the required parameters (1).
+ */
+export function admit(state: SimulatorState, method: string, params: Readonly<Record<string, string>>, repeated: ReadonlySet<string>, httpMethod: string, unsigned: readonly string[] = []): Admitted {
+  if (!params.api_key) throw new ApiFailure(100);
+  const app = state.apps.get(params.api_key);
+  if (!app) throw new ApiFailure(101);
+  const spec = findMethod(method);
+  if (!spec) throw new ApiFailure(103);
+  if (spec.postOnly && httpMethod !== 'POST') throw new ApiFailure(120);
+  if (spec.signed || params.api_sig !== undefined) {
+    if (!params.api_sig) throw new ApiFailure(104);
+    const signedParams = Object.fromEntries(Object.entries(params).filter(([name]) => !unsigned.includes(name)));
+    if (repeated.size || sign(signedParams, app.apiSecret, method) !== params.api_sig) throw new ApiFailure(105);
+  }
+  let token: TokenRecord | undefined;
+  if (params.auth_token) {
+    token = state.token(app.apiKey, params.auth_token);
+    if (!token || token.revoked) throw new ApiFailure(107);
+    if (state.users.get(token.userId)?.closed) throw new ApiFailure(108);
+  } else if (spec.token) {
+    throw new ApiFailure(106);
+  }
+  if (spec.token && spec.permission && grantedLevel(token?.permissions, spec.permission.item) < rank(spec.permission.level)) {
+    throw new ApiFailure(110, `Insufficient permissions: ${method} needs ${spec.permission.item}:${spec.permission.level}`);
+  }
+  for (const name of spec.required) {
+    if (name !== 'auth_token' && name !== 'api_key' && name !== 'file' && !params[name]) throw new ApiFailure(1, `Required parameter missing: ${name}`);
+  }
+  const viewer = token ? { userId: token.userId, canReadPrivate: grantedLevel(token.permissions, 'doc') >= rank('read') } : undefined;
+  return { method, spec, app, params, ...(token ? { token } : {}), ...(viewer ? { viewer } : {}) };
+}
