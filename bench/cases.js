@@ -363,6 +363,161 @@ function callbackLines(logFile, offset) {
   return found;
 }
 
+// ---- gateway rows
+
+/** `count` visitors connected to `server` through real flows, each its own ipernity user: their cookies and user ids. */
+async function connectedVisitors(rig, server, count) {
+  const visitors = new Array(count);
+  await pool(count, 10, async (i) => {
+    const userId = nextUser();
+    const { jar } = await lib.walkFlow({ app: server.app, sim: rig.sim, appOrigin: rig.appOrigin, simOrigin: rig.simOrigin, userId });
+    visitors[i] = { cookie: lib.cookieHeader(jar), userId };
+  });
+  return visitors;
+}
+
+/** `count` visitors of the gateway floor: a frob authorized at the simulator's form for a new user each, exchanged by the floor. */
+async function floorVisitors(rig, floorServer, count) {
+  const { sign } = require(path.join(ROOT, 'dist/ipernity/signature'));
+  const link = { api_key: API_KEY, perm_doc: 'read' };
+  const signed = { ...link, api_sig: sign(link, API_SECRET) };
+  const visitors = new Array(count);
+  await pool(count, 10, async (i) => {
+    const userId = nextUser();
+    const decision = await lib.exchange(rig.sim, rig.simOrigin, '/apps/authorize', {
+      method: 'POST',
+      headers: { 'content-type': lib.FORM, 'sec-fetch-site': 'same-origin' },
+      body: lib.form({ ...signed, decision: 'authorize', user_id: String(userId) }),
+    });
+    if (decision.status !== 303) throw new Error(`the simulator's authorization answered ${decision.status}`);
+    const back = new URL(decision.headers.location);
+    const made = await lib.exchange(floorServer.app, floorServer.origin, back.pathname + back.search);
+    if (made.status !== 204) throw new Error(`the gateway floor's session answered ${made.status}`);
+    visitors[i] = { cookie: lib.cookieHeader(lib.keepCookies(new Map(), made.headers['set-cookie'])), userId };
+  });
+  return visitors;
+}
+
+/** The gateway calls logged after `offset` bytes: request id, responseTime and the upstreamMs of the call. */
+function gatewayLines(logFile, offset) {
+  const found = [];
+  for (const line of logLinesAfter(logFile, offset)) {
+    if (!line.includes('/api/ipernity/doc.getList')) continue;
+    try {
+      const entry = JSON.parse(line);
+      if (typeof entry.responseTime === 'number') found.push({ reqId: entry.reqId, responseTime: entry.responseTime, upstreamMs: entry.upstreamMs });
+    } catch {
+      // a line cut at the end of the read
+    }
+  }
+  return found;
+}
+
+let gatewayRuns = 0;
+
+/**
+ * `count` gateway doc.getList calls from 50 clients, each call for one of the
+ * visitors (in turn), paced at `paceMs` per client, with the simulator
+ * answering after 20 ms. "Ours" is each call's latency minus its own
+ * upstreamMs (from its log line), as for the callback.
+ */
+async function replayGateway(rig, target, name, visitors, count, paceMs) {
+  const warmup = Math.min(100, Math.floor(count / 10));
+  const runTag = (gatewayRuns += 1);
+  const clientMs = new Map();
+  const latencies = [];
+  const statuses = {};
+  const logOffset = fs.statSync(target.logFile).size;
+  const watch = lib.cpuWatch({ server: target.child.pid, simulator: rig.simulator.pid, redis: rig.redis.pid });
+  const started = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: SETTINGS.concurrency }, async (_, client) => {
+      await sleep((paceMs * client) / SETTINGS.concurrency);
+      while (next < count) {
+        const i = next;
+        next += 1;
+        const sent = performance.now();
+        const visitor = visitors[i % visitors.length];
+        const id = `bench-gateway-${runTag}-${i}`;
+        const answer = await lib.exchange(target.app, target.origin, `/api/ipernity/doc.getList?user_id=${visitor.userId}&per_page=5`, { headers: { cookie: visitor.cookie, 'x-request-id': id } });
+        const ok = answer.status === 200 && answer.text.includes('"docs"');
+        statuses[ok ? 'ok' : answer.status] = (statuses[ok ? 'ok' : answer.status] ?? 0) + 1;
+        if (i >= warmup) {
+          latencies.push(answer.ms);
+          clientMs.set(id, answer.ms);
+        }
+        await sleep(Math.max(0, paceMs - (performance.now() - sent)));
+      }
+    }),
+  );
+  const wall = (performance.now() - started) / 1000;
+  const cpu = watch();
+  const p = lib.percentiles(latencies);
+  await sleep(300); // pino writes asynchronously
+  const logged = gatewayLines(target.logFile, logOffset);
+  const s = lib.percentiles(logged.map((line) => line.responseTime));
+  const lines = new Map(logged.filter((line) => typeof line.upstreamMs === 'number').map((line) => [line.reqId, line]));
+  const ours = { client: [], server: [] };
+  for (const [id, ms] of clientMs) {
+    const line = lines.get(id);
+    if (!line) continue;
+    ours.client.push(ms - line.upstreamMs);
+    ours.server.push(line.responseTime - line.upstreamMs);
+  }
+  const oursClient = lib.percentiles(ours.client);
+  const oursServer = lib.percentiles(ours.server);
+  const upstreamSeen = lib.percentiles([...lines.values()].map((line) => line.upstreamMs));
+  const rate = count / wall;
+  const row = {
+    name,
+    rps: rate,
+    p50: p.p50,
+    p99: p.p99,
+    overheadP50: p.p50 - UPSTREAM_DELAY_MS,
+    overheadP99: p.p99 - UPSTREAM_DELAY_MS,
+    serverCpu: cpu.server,
+    cpuMsPerRequest: (cpu.server * 1000) / rate,
+    cpu,
+    serverP50: s.p50,
+    serverP99: s.p99,
+    upstreamSeenP50: upstreamSeen.p50,
+    upstreamSeenP99: upstreamSeen.p99,
+    oursP50: oursClient.p50,
+    oursP99: oursClient.p99,
+    oursServerP50: oursServer.p50,
+    oursServerP99: oursServer.p99,
+    matched: ours.client.length,
+    unexpected: count - (statuses.ok ?? 0),
+    statuses,
+  };
+  say(`  ${name}: ${rate.toFixed(0)} calls/s, client-side p50 ${p.p50.toFixed(2)} ms, p99 ${p.p99.toFixed(2)} ms; doc.getList as the server timed it p50 ${fmt(upstreamSeen.p50, 2)}, p99 ${fmt(upstreamSeen.p99, 2)} ms; ` +
+    `ours above each call's own upstream time (${ours.client.length} calls): client-side p50 ${fmt(oursClient.p50, 2)}, p99 ${fmt(oursClient.p99, 2)} ms, server-side p50 ${fmt(oursServer.p50, 2)}, p99 ${fmt(oursServer.p99, 2)} ms; ` +
+    `CPU: server ${pct(cpu.server)} (${row.cpuMsPerRequest.toFixed(3)} ms/call), simulator ${pct(cpu.simulator)}, redis ${pct(cpu.redis)}; answers ${JSON.stringify(statuses)}`);
+  return row;
+}
+
+/**
+ * The gateway's doc.getList for 50 connected visitors, the simulator answering after 20 ms, paced at
+ * SETTINGS.pacedRate; then the same load on the gateway floor, for scale.
+ */
+async function gatewayCases(rig, server) {
+  const count = Math.round(SETTINGS.pacedRate * SETTINGS.pacedSeconds);
+  const paceMs = (1000 * SETTINGS.concurrency) / SETTINGS.pacedRate;
+  const visitors = await connectedVisitors(rig, server, SETTINGS.concurrency);
+  await setFault(rig, { delayMs: UPSTREAM_DELAY_MS, methods: ['doc.getList'] });
+  try {
+    const ours = await replayGateway(rig, server, `gateway doc.getList, redis, ${SETTINGS.concurrency} visitors paced at ${SETTINGS.pacedRate}/s`, visitors, count, paceMs);
+    const floorRow = await rig.withFloorServer('gateway-floor-server.js', async (floorServer) => {
+      const floorVisitorsList = await floorVisitors(rig, floorServer, SETTINGS.concurrency);
+      return replayGateway(rig, floorServer, 'for scale: bare Express 5 + the Redis session read + one signed doc.getList, passed on', floorVisitorsList, count, paceMs);
+    });
+    return [{ ...ours, target: { overhead: [1.5, 10] } }, floorRow];
+  } finally {
+    await setFault(rig, undefined);
+  }
+}
+
 // ---- complete flows
 
 /** Complete flows for `seconds` from 50 concurrent visitors, each as a distinct ipernity user. */
@@ -519,6 +674,7 @@ function logTrouble(logFile) {
 }
 
 module.exports = {
+  gatewayCases,
   UPSTREAM_DELAY_MS,
   cannon,
   compare,

@@ -100,6 +100,9 @@ class Rig {
       REDIS_URL: `redis://127.0.0.1:${this.redisPort}`,
       LOG_LEVEL: 'info',
       RATE_LIMIT_PER_MINUTE: '0',
+      // the gateway rows: doc.getList for the connected visitors, no per-visitor limit in the way
+      IPERNITY_API_METHODS: 'doc.getList',
+      API_RATE_LIMIT_PER_MINUTE: '0',
     };
     const child = this.#spawn(SERVER_CORE, this.node.path, [...this.node.args, ...extraNodeArgs, path.join(root, 'dist/server.js')], { env, logFile, cwd: root });
     await lib.waitForPort(port);

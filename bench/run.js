@@ -57,6 +57,11 @@ async function benchStore(rig, store, rows, facts) {
     target: { ratio: 0.35 },
   });
   rows.push(...(await cases.callbackCases(rig, server, store)));
+  if (store === 'redis') {
+    // the reverse proxy's sub-request, on every request of the site behind it
+    rows.push({ ...(await cases.compare(rig, server, 'GET /connect/auth, redis session (forward auth)', { path: '/connect/auth', headers: { cookie: sessionCookie } }, 200)), target: { ratio: 0.8 } });
+    rows.push(...(await cases.gatewayCases(rig, server)));
+  }
   const flows = await cases.flowsCase(rig, server, `complete flows, ${store}`);
   rows.push({ ...flows, target: store === 'redis' ? { flows: 300 } : undefined });
 

@@ -25,8 +25,13 @@ import { createRenderer } from './web/render';
 import { createSessionStack, type SessionStack } from './sessions/stack';
 import { SqliteSessionStore } from './sessions/sqlite-store';
 import { TokenCipher } from './security/token-cipher';
-import type { RequestedPermissions } from './ipernity';
-import type { RequestHandler } from 'express';
+import type { RequestHandler, ErrorRequestHandler, Request } from 'express';
+import { answerConnectionErrors } from './connection/answers';
+import { createVisitorClients, type VisitorClient } from './connection/visitor-client';
+import { createGatewayRouter } from './gateway/router';
+import { MemoryApiCache, RedisApiCache, type ApiCache } from './gateway/cache';
+import { createVisitorRateLimit } from './security/rate-limit';
+import type { PermissionRequirement } from './flow/guard';
 
 /** Static files (stylesheet, countdown script). */
 export const STATIC_DIR = path.join(__dirname, '..', 'public');
@@ -54,8 +59,14 @@ export interface AppHandle {
   metricsApp?: Express;
   /** The built-in simulator, in sandbox mode. */
   simulator?: Simulator;
-  /** Guard for a site's own routes: `requirePermission({ doc: 'write' })`. */
-  requirePermission: (required: RequestedPermissions) => RequestHandler;
+  /** Guard for a site's own routes: `requirePermission({ doc: 'write' })` or `requirePermission({ methods: ['upload.file'] })`. */
+  requirePermission: (required: PermissionRequirement) => RequestHandler;
+  /** ipernity for the visitor of this request: calls carry their token, checked against their grant first. */
+  ipernity: (req: Request) => VisitorClient;
+  /** Loads the visitor's session, for a site's route that reads `req.session` itself (`ipernity(req)` loads it when needed). */
+  session: RequestHandler;
+  /** Turns the visitor-bound client's errors into answers: the warning page for a page, 401/403 JSON for a script. */
+  answerConnectionErrors: ErrorRequestHandler;
   /** Closes the session store and the API connections. */
   close(): Promise<void>;
 }
@@ -152,6 +163,8 @@ export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
   });
 
   const tokenCheck = tokenCheckOptions(client, cipher, config.tokenCheckIntervalMs, metrics, logger);
+  const ipernity = createVisitorClients({ client, cipher, tokenCheck, session: sessions.optional, basePath: '', origin: config.publicUrl.origin, timeoutMs: config.ipernity.timeoutMs });
+  const connectionErrors = answerConnectionErrors();
   // the flow's routes first: they answer the busiest requests, which then pass no other router's layers
   app.use(
     createConnectRouter({
@@ -172,9 +185,34 @@ export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
     }),
   );
   app.use(createHomeRouter({ session: sessions.optional, csrf, attempts, render, tokenCheck, logger }));
+  if (config.gateway.methods.length > 0) {
+    const cacheTtlMs = config.gateway.cacheSeconds * 1000;
+    let cache: ApiCache | undefined;
+    if (cacheTtlMs > 0) cache = sessions.redis ? new RedisApiCache(sessions.redis, config.session.redisKeyPrefix, cacheTtlMs) : new MemoryApiCache(cacheTtlMs);
+    app.use(
+      createGatewayRouter({
+        methods: config.gateway.methods,
+        ipernity,
+        session: sessions.optional,
+        sessionIdOf: (req) => sessions.sessionIdOf(req),
+        csrf,
+        rateLimit: createVisitorRateLimit({
+          limitPerMinute: config.gateway.rateLimitPerMinute,
+          redis: sessions.redis,
+          redisKeyPrefix: config.session.redisKeyPrefix,
+          permissiveProxy: config.trustProxy === true,
+          visitorOf: (req) => sessions.sessionIdOf(req),
+        }),
+        cache,
+        logger,
+        metrics,
+      }),
+    );
+  }
   // after the pages: a browser asks for these once an hour (maxAge), the pages on every view
   app.use(STATIC_PATH, express.static(STATIC_DIR, { maxAge: '1h', fallthrough: false, index: false }));
   app.use(notFound);
+  app.use(connectionErrors);
   app.use(createErrorHandler({ render, csrf, logger, appName: config.ipernity.appName }));
 
   return {
@@ -187,6 +225,9 @@ export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
     metricsApp: config.metrics.ownListener ? createMetricsApp(metrics) : undefined,
     simulator,
     requirePermission: createPermissionGuard({ session: sessions.optional, basePath: '' }),
+    ipernity,
+    session: sessions.optional,
+    answerConnectionErrors: connectionErrors,
     async close() {
       await Promise.allSettled([sessions.close(), client.close()]);
     },

@@ -39,6 +39,22 @@ export const ERRORS = {
   IPERNITY_UPLOAD_PENDING: { status: 504, pages: ['IPERNITY_UPLOAD_PENDING'] },
   /** The file's stream failed, or gave another length than announced, before the upload was sent whole (e.g. the visitor's own upload was cut): nothing was uploaded. */
   UPLOAD_SOURCE_FAILED: { status: 400, pages: ['UPLOAD_SOURCE_FAILED'] },
+  // using the connection (the visitor-bound client, the gateway): a page request is sent to the
+  // warning page, a JSON request gets the link in the answer, so these have no page of their own
+  /** The visitor has no ipernity connection: the answer carries `connectUrl`. */
+  NOT_CONNECTED: { status: 401, pages: [] },
+  /** The connection lacks what the method needs: the answer names `missing` and carries `upgradeUrl`. */
+  PERMISSION_MISSING: { status: 403, pages: [] },
+  /** ipernity says the token is revoked or the account closed (107, 108): the connection is cleared. */
+  CONNECTION_REVOKED: { status: 401, pages: [] },
+  /** The gateway does not forward this method (not in IPERNITY_API_METHODS, or not ipernity's); nothing was sent. */
+  METHOD_NOT_ALLOWED_HERE: { status: 404, pages: [] },
+  /** A gateway parameter is reserved, repeated, unknown to the method, missing or not a string: the answer names it. */
+  API_PARAMETER_INVALID: { status: 400, pages: [] },
+  /** ipernity refused the call for a reason of the method's own (a code below 100): its answer is passed on. */
+  IPERNITY_METHOD_ERROR: { status: 400, pages: [] },
+  /** The visitor made more gateway calls than API_RATE_LIMIT_PER_MINUTE allows. */
+  API_RATE_LIMITED: { status: 429, pages: [] },
   // calls the client refuses before sending: a defect of the calling code
   IPERNITY_METHOD_UNKNOWN: { status: 500, pages: ['IPERNITY_CALL_FAILED'] },
   IPERNITY_TOKEN_REQUIRED: { status: 500, pages: ['IPERNITY_CALL_FAILED'] },

@@ -1,6 +1,7 @@
 /**
  * ipernity-connect as a library: the protocol, the flow as an Express
- * router, the permission guard, and the application the server runs.
+ * router, the permission guard, the visitor-bound client and the gateway,
+ * and the application the server runs.
  */
 export * from './ipernity';
 export { loadConfig, ConfigError, DEFAULTS, type Config } from './config';
@@ -14,7 +15,12 @@ export { createRenderer, type Renderer, type RendererOptions } from './web/rende
 export { createSessionStack, type SessionStack } from './sessions/stack';
 export { createErrorHandler, notFound, type ErrorHandlerOptions } from './web/error-handler';
 export { createLogger, createRequestLogger } from './web/logging';
-export { createPermissionGuard } from './flow/guard';
+export { createPermissionGuard, type PermissionRequirement } from './flow/guard';
+// using the connection: the visitor-bound client, its errors and their answers, the gateway
+export { createVisitorClients, type VisitorClient, type VisitorClientOptions } from './connection/visitor-client';
+export { ConnectionError, NotConnectedError, PermissionMissingError, ConnectionRevokedError } from './connection/errors';
+export { answerConnectionErrors, wantsJson } from './connection/answers';
+export { createGatewayRouter, GATEWAY_PATH, type GatewayOptions } from './gateway/router';
 export { createSimulator, createSimulatorApp, type SimulatorOptions } from './simulator/app';
 export { SqliteSessionStore } from './sessions/sqlite-store';
 export { TokenCipher } from './security/token-cipher';

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { z } from 'zod';
 import type { RequestedPermissions } from '../ipernity/permissions';
-import { parsePermissionSetting } from '../ipernity/catalogue';
+import { isListedMethod, parsePermissionSetting } from '../ipernity/catalogue';
 import { DEFAULT_TIMEOUT_MS } from '../ipernity/client';
 import { keyFromSecret, parseKey, type TokenKey } from '../security/keys';
 import { Codes } from '../errors';
@@ -29,8 +29,29 @@ export const DEFAULTS = {
   METRICS_ENABLED: true,
   METRICS_PORT: 9464,
   METRICS_HOST: '127.0.0.1',
+  API_CACHE_SECONDS: 0,
+  API_RATE_LIMIT_PER_MINUTE: 120,
 } as const;
 
+/** What the gateway forwards in sandbox mode when IPERNITY_API_METHODS is not set: enough to try a photo site. */
+export const SANDBOX_API_METHODS = [
+  'test.echo',
+  'user.get',
+  'doc.getList',
+  'doc.search',
+  'doc.get',
+  'doc.getMedias',
+  'doc.set',
+  'doc.tags.add',
+  'album.getList',
+  'album.docs.getList',
+  'account.getQuota',
+  'upload.file',
+  'upload.checkTickets',
+] as const;
+
+/** How often the sandbox checks a connection with the simulator, unless TOKEN_CHECK_INTERVAL_SECONDS says otherwise. */
+export const SANDBOX_TOKEN_CHECK_INTERVAL_SECONDS = 10;
 /** The sandbox's built-in simulator lives under this path of the app. */
 export const SANDBOX_PATH = '/sandbox/ipernity';
 /** A pending connection attempt is honoured this long. */
@@ -90,6 +111,15 @@ export interface Config {
   };
   rateLimitPerMinute: number;
   shutdownTimeoutMs: number;
+  /** The API gateway (`/api/ipernity/<method>`). */
+  gateway: {
+    /** The methods it forwards; empty: the gateway is off. */
+    methods: string[];
+    /** Reading answers are kept this long per visitor; 0: not kept. */
+    cacheSeconds: number;
+    /** Gateway calls per visitor and minute; 0: no limit. */
+    rateLimitPerMinute: number;
+  };
 }
 
 /** Start-up stops with this when the environment is wrong; the message names the variable. */
@@ -149,7 +179,23 @@ const schema = z.object({
   METRICS_HOST: z.string().regex(/^[^\s/]+$/, 'METRICS_HOST must be an address or a host name, e.g. 127.0.0.1 (loopback) or 0.0.0.0 (every interface)').optional(),
   RATE_LIMIT_PER_MINUTE: integer('RATE_LIMIT_PER_MINUTE', 0, 1_000_000).optional(),
   SHUTDOWN_TIMEOUT_MS: integer('SHUTDOWN_TIMEOUT_MS', 0, 600_000).optional(),
+  IPERNITY_API_METHODS: z.string().optional(),
+  API_CACHE_SECONDS: integer('API_CACHE_SECONDS', 0, 3600).optional(),
+  API_RATE_LIMIT_PER_MINUTE: integer('API_RATE_LIMIT_PER_MINUTE', 0, 1_000_000).optional(),
 });
+
+/** Reads IPERNITY_API_METHODS: listed method names, never `auth.*`; the problems found go to `problems`. */
+function parseGatewayMethods(value: string, problems: string[]): string[] {
+  const names = value.split(',').map((name) => name.trim()).filter(Boolean);
+  for (const name of names) {
+    if (name.startsWith('auth.')) {
+      problems.push(`IPERNITY_API_METHODS: ${name} cannot be forwarded: the auth.* methods make and check tokens, which never leave the server`);
+    } else if (!isListedMethod(name)) {
+      problems.push(`IPERNITY_API_METHODS: ${name} is not in ipernity's method list (src/ipernity/methods.tsv); names are case-sensitive, e.g. doc.getList`);
+    }
+  }
+  return [...new Set(names)];
+}
 
 function parseTrustProxy(value: string | undefined): boolean | number | string {
   if (value === undefined || value === 'false') return false;
@@ -226,6 +272,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push(`METRICS_PORT: must differ from PORT (${port}); without METRICS_TOKEN, production serves /metrics on a port of its own`);
   }
 
+  const gatewayMethods = e.IPERNITY_API_METHODS !== undefined ? parseGatewayMethods(e.IPERNITY_API_METHODS, problems) : sandbox ? [...SANDBOX_API_METHODS] : [];
+
   if (problems.length) throw new ConfigError(problems);
 
   const apiKey = sandbox ? `sandbox-${randomBytes(8).toString('hex')}` : (e.IPERNITY_API_KEY as string);
@@ -256,12 +304,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       idleTimeoutMs,
       maxAgeMs,
     },
-    tokenCheckIntervalMs: (e.TOKEN_CHECK_INTERVAL_SECONDS ?? DEFAULTS.TOKEN_CHECK_INTERVAL_SECONDS) * 1000,
+    // the sandbox checks often, so that a newcomer who revokes on the simulator's settings page sees the server notice
+    tokenCheckIntervalMs: (e.TOKEN_CHECK_INTERVAL_SECONDS ?? (sandbox ? SANDBOX_TOKEN_CHECK_INTERVAL_SECONDS : DEFAULTS.TOKEN_CHECK_INTERVAL_SECONDS)) * 1000,
     countdownSeconds: e.CONNECT_COUNTDOWN_SECONDS ?? DEFAULTS.CONNECT_COUNTDOWN_SECONDS,
     logLevel: e.LOG_LEVEL,
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     metrics: { enabled: metricsEnabled, token: e.METRICS_TOKEN, ownListener: metricsOwnListener, port: metricsPort, host: e.METRICS_HOST ?? DEFAULTS.METRICS_HOST },
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE ?? DEFAULTS.RATE_LIMIT_PER_MINUTE,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS ?? DEFAULTS.SHUTDOWN_TIMEOUT_MS,
+    gateway: {
+      methods: gatewayMethods,
+      cacheSeconds: e.API_CACHE_SECONDS ?? DEFAULTS.API_CACHE_SECONDS,
+      rateLimitPerMinute: e.API_RATE_LIMIT_PER_MINUTE ?? DEFAULTS.API_RATE_LIMIT_PER_MINUTE,
+    },
   };
 }

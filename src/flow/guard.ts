@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import { missing, toParams, type RequestedPermissions } from '../ipernity';
+import { missing, permissionsFor, toParams, type RequestedPermissions } from '../ipernity';
 import { safeReturnTo } from './return-to';
 import { seeOther } from '../web/see-other';
 
@@ -16,8 +16,13 @@ export interface GuardOptions {
  * sends them to the warning page asking for exactly what is missing, with
  * `return_to` set to where they were going.
  */
-export function createPermissionGuard(options: GuardOptions): (required: RequestedPermissions) => RequestHandler {
-  return function requirePermission(required) {
+/** What a route needs: permissions (`{ doc: 'write' }`), or the API methods it calls (`{ methods: ['upload.file'] }`). */
+export type PermissionRequirement = RequestedPermissions | { readonly methods: readonly string[] };
+
+export function createPermissionGuard(options: GuardOptions): (requirement: PermissionRequirement) => RequestHandler {
+  return function requirePermission(requirement) {
+    // an unknown method name fails here, when the site's routes are built, not on a visitor's request
+    const required: RequestedPermissions = 'methods' in requirement ? permissionsFor(requirement.methods as string[]) : (requirement as RequestedPermissions);
     return function requirePermissionHandler(req, res, next) {
       options.session(req, res, (error?: unknown) => {
         if (error) {

@@ -55,7 +55,7 @@ export async function refreshConnection(req: Request, options: TokenCheckOptions
     token = options.cipher.decrypt(connection.sealedToken);
   } catch (error) {
     if (!(error instanceof TokenUnreadableError)) throw error;
-    forget(req, options, 'TOKEN_UNREADABLE');
+    forgetConnection(req, options, 'TOKEN_UNREADABLE');
     return undefined;
   }
   try {
@@ -66,7 +66,7 @@ export async function refreshConnection(req: Request, options: TokenCheckOptions
     return connection;
   } catch (error) {
     if (error instanceof IpernityApiError && TOKEN_GONE_CODES.has(error.apiCode)) {
-      forget(req, options, `IPERNITY_${error.apiCode}`);
+      forgetConnection(req, options, `IPERNITY_${error.apiCode}`);
       return undefined;
     }
     if (force) throw error;
@@ -75,7 +75,8 @@ export async function refreshConnection(req: Request, options: TokenCheckOptions
   }
 }
 
-function forget(req: Request, options: TokenCheckOptions, reason: string): void {
+/** Clears the session's connection that ipernity no longer honours, leaving the home page's notice. */
+export function forgetConnection(req: Request, options: Pick<TokenCheckOptions, 'onRevoked'>, reason: string): void {
   delete req.session.connection;
   req.session.notice = 'revoked';
   options.onRevoked?.(req, reason);

@@ -6,3 +6,4 @@ export { METHODS } from './methods';
 export * from './frob';
 export * from './authorize-url';
 export * from './client';
+export * from './media';

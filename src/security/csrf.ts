@@ -20,6 +20,8 @@ export function fromThisSiteOrTyped(req: Request): boolean {
 
 /** The form field that carries the CSRF token. */
 export const CSRF_FIELD = '_csrf';
+/** The header a script's request carries the token in, when it has no form field (`X-CSRF-Token`). */
+export const CSRF_HEADER = 'x-csrf-token';
 
 /** A state-changing request came without a valid CSRF token or from another site. */
 export class CsrfError extends Error {
@@ -113,7 +115,8 @@ export function createCsrf(options: CsrfOptions): Csrf {
     // same-site (a sibling host) or no Fetch Metadata at all: the token decides
     const value = browserValue(req);
     const body = (req.body ?? {}) as Record<string, unknown>;
-    const sent = body[CSRF_FIELD];
+    // a form's field, or the header a script sends with its fetch
+    const sent = body[CSRF_FIELD] ?? req.headers[CSRF_HEADER];
     if (!value || typeof sent !== 'string' || sent.length > 100) {
       next(new CsrfError('the form is missing its security token'));
       return;

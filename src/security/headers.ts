@@ -1,6 +1,9 @@
 import helmet from 'helmet';
 import type { RequestHandler } from 'express';
 
+/** Where ipernity serves photos from (its media hosts are subdomains, e.g. `u1.ipernity.com`). */
+export const IPERNITY_MEDIA_HOSTS = 'https://*.ipernity.com';
+
 export interface SecurityHeadersOptions {
   /** ipernity's authorization page: the form to /connect is answered with a redirect there. */
   authorizeUrl: string;
@@ -17,7 +20,8 @@ export function securityHeaders(options: SecurityHeadersOptions): RequestHandler
         defaultSrc: ["'self'"],
         scriptSrc: ["'self'"],
         styleSrc: ["'self'"],
-        imgSrc: ["'self'", 'data:'],
+        // thumbnails of public photos come straight from ipernity's media hosts (the sandbox's from its own path)
+        imgSrc: ["'self'", 'data:', IPERNITY_MEDIA_HOSTS],
         objectSrc: ["'none'"],
         baseUri: ["'none'"],
         frameAncestors: ["'none'"],

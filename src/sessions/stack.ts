@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import session, { type Store } from 'express-session';
+import session, { type SessionData, type Store } from 'express-session';
 import { parse as parseCookies } from 'cookie';
 import { unsign } from 'cookie-signature';
 import type { RedisClientType } from 'redis';
@@ -16,6 +16,14 @@ import { markLoads, readValidated } from './store-reads';
 import { regenerateSession } from './regenerate';
 import { Codes } from '../errors';
 
+/** The sessions `peek` read, by request. */
+const peeked = new WeakMap<Request, Readonly<Partial<SessionData>>>();
+
+/** The session `peek` read for this request, if any. */
+export function peekedSession(req: Request): Readonly<Partial<SessionData>> | undefined {
+  return peeked.get(req);
+}
+
 /** Longest wait for a store to answer a readiness ping. */
 const PING_TIMEOUT_MS = 1000;
 
@@ -26,6 +34,12 @@ export interface SessionStack {
   required: RequestHandler;
   /** Loads the session only when the browser sends a session cookie; otherwise `req.session` stays undefined. */
   optional: RequestHandler;
+  /**
+   * Reads the session, when the browser sends a cookie, for this request only:
+   * `peekedSession(req)` then gives it, `req.session` stays undefined, and
+   * nothing is written or set (a session whose lifetime ran out reads as none).
+   */
+  peek: RequestHandler;
   /** The session id the browser's cookie carries, when it is validly signed (the session may not exist). */
   sessionIdOf(req: Request): string | undefined;
   /** The Redis client, when sessions live in Redis (shared with the rate limiter). */
@@ -160,6 +174,26 @@ export function createSessionStack(config: Config, logger: Logger, options: { st
     required(req, res, next);
   }
 
+  // express-session's own reading, so a peek sees what every other route sees
+  function peek(req: Request, res: Response, next: NextFunction): void {
+    const cookies = req.headers.cookie;
+    if (!cookies || !cookies.includes(cookieName)) {
+      next();
+      return;
+    }
+    middleware(req, res, (error?: unknown) => {
+      if (error) {
+        next(storeUnavailable(error));
+        return;
+      }
+      const data = req.session;
+      if (lifetimeOf(data) !== 'ended') peeked.set(req, data);
+      // without req.session, express-session neither saves the session nor sets its cookie
+      delete (req as { session?: unknown }).session;
+      next();
+    });
+  }
+
   /** The session id the browser's signed cookie carries, when one of the secrets signed it (as express-session reads it). */
   function sessionIdOf(req: Request): string | undefined {
     const cookies = req.headers.cookie;
@@ -172,5 +206,5 @@ export function createSessionStack(config: Config, logger: Logger, options: { st
     return undefined;
   }
 
-  return { store, cookieName, required, optional, sessionIdOf, redis, ping, close };
+  return { store, cookieName, required, optional, peek, sessionIdOf, redis, ping, close };
 }

@@ -1,7 +1,7 @@
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import { Codes, pageOf, statusOf, type ErrorCode } from '../errors';
-import { IpernityApiError, IpernityError, InputError } from '../ipernity';
+import { DEFAULT_RETRY_AFTER_SECONDS, IpernityApiError, IpernityError, IpernityQuotaError, IpernityRateLimitError, InputError } from '../ipernity';
 import { CsrfError, type Csrf } from '../security/csrf';
 import { WebError } from './errors';
 import type { Renderer } from './render';
@@ -16,6 +16,10 @@ interface Answer {
   values?: Record<string, string | number>;
   retry?: boolean;
   allow?: string[];
+  /** Seconds to wait before trying again (`Retry-After`). */
+  retryAfter?: number;
+  /** Said in a JSON answer beside the code and status (e.g. the parameter a request got wrong). */
+  details?: Record<string, unknown>;
 }
 
 /** The answer for a code, as the registry (src/errors.ts) gives it. */
@@ -31,10 +35,12 @@ function answerFor(error: unknown): Answer {
     if (error.method === 'auth.getToken' && (error.apiCode === 1 || error.apiCode === 2)) {
       return registered(error.code, { status: 400, page: 'FROB_USED', retry: true });
     }
-    return registered(error.code, { values: { apiCode: error.apiCode }, retry: true });
+    // ipernity gives 113 no delay, and 112 none either: the client's default stands in
+    const retryAfter = error instanceof IpernityRateLimitError ? error.retryAfterSeconds : error instanceof IpernityQuotaError ? DEFAULT_RETRY_AFTER_SECONDS : undefined;
+    return registered(error.code, { values: { apiCode: error.apiCode }, retry: true, retryAfter });
   }
   if (error instanceof IpernityError) return registered(error.code, { retry: true });
-  if (error instanceof WebError) return registered(error.code, { allow: error.extra.allow });
+  if (error instanceof WebError) return registered(error.code, { allow: error.extra.allow, details: error.extra.details && { message: error.message, ...error.extra.details } });
   if (error instanceof CsrfError) return registered(error.code);
   const status = (error as { status?: unknown }).status;
   const type = (error as { type?: unknown }).type;
@@ -69,9 +75,10 @@ export function createErrorHandler(options: ErrorHandlerOptions): ErrorRequestHa
       log[level]({ event: 'request_failed', code: answer.code, err: error }, 'request failed');
     }
     if (answer.allow) res.set('Allow', answer.allow.join(', '));
+    if (answer.retryAfter !== undefined) res.set('Retry-After', String(answer.retryAfter));
     res.set('Cache-Control', 'no-store');
     if (res.locals.json) {
-      res.status(answer.status).json({ error: { code: answer.code, status: answer.status } });
+      res.status(answer.status).json({ error: { code: answer.code, status: answer.status, ...answer.details } });
       return;
     }
     const { t } = languageOf(req);

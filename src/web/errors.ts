@@ -7,7 +7,7 @@ export class WebError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
-    readonly extra: { allow?: string[]; retry?: boolean } = {},
+    readonly extra: { allow?: string[]; retry?: boolean; details?: Record<string, unknown> } = {},
     options?: { cause?: unknown },
   ) {
     super(message, options);

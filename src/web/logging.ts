@@ -49,13 +49,17 @@ function isError(value: unknown): value is Error {
   return value instanceof Error || types.isNativeError(value);
 }
 
-/** A URL for the logs: the path, with the values of secret parameters replaced. */
+/** Paths whose query values are never logged, whatever their names: the gateway's parameters are the visitor's. */
+const PRIVATE_QUERY_PATHS = ['/api/ipernity/'];
+
+/** A URL for the logs: the path, with the values of secret parameters replaced (all of them on the gateway's paths). */
 export function loggableUrl(url: string): string {
   const mark = url.indexOf('?');
   if (mark === -1) return url;
   const params = new URLSearchParams(url.slice(mark + 1));
+  const hideAll = PRIVATE_QUERY_PATHS.some((prefix) => url.startsWith(prefix));
   for (const name of new Set(params.keys())) {
-    if (SECRET_PARAMS.has(name)) params.set(name, '[redacted]');
+    if (hideAll || SECRET_PARAMS.has(name)) params.set(name, '[redacted]');
   }
   return `${url.slice(0, mark)}?${params.toString()}`;
 }

@@ -60,6 +60,12 @@ export class Metrics {
   readonly flowsCompleted = new Counter({ name: 'ipernity_connect_flows_completed_total', help: 'Connection flows that ended connected', registers: [this.registry] });
   readonly flowsFailed = new Counter({ name: 'ipernity_connect_flows_failed_total', help: 'Connection flows that ended in an error or a denial, by reason', labelNames: ['reason'], registers: [this.registry] });
   readonly tokensRevoked = new Counter({ name: 'ipernity_connect_tokens_revoked_total', help: 'Stored connections found revoked by auth.checkToken', registers: [this.registry] });
+  readonly gatewayCalls = new Counter({
+    name: 'ipernity_connect_gateway_calls_total',
+    help: 'Calls through the API gateway (/api/ipernity/<method>), by method and outcome',
+    labelNames: ['method', 'outcome'],
+    registers: [this.registry],
+  });
   readonly apiCalls = new Histogram({
     name: 'ipernity_api_call_duration_seconds',
     help: 'ipernity API call latency, by method and outcome',

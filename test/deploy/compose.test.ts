@@ -161,6 +161,59 @@ describe('docker-compose.yml', () => {
       expect(simulator.environment?.SIMULATOR_API_SECRET).toMatch(/^\$\{IPERNITY_API_SECRET[:}-]/);
     });
   });
+
+  describe('profile nginx (deploy/nginx/, docs/forward-auth.md)', () => {
+    const nginx = compose.services.nginx as Service;
+    const backend = compose.services['example-backend'] as Service;
+    const siteConf = read('deploy/nginx/site.conf');
+    /** `host path` to `container path` of a service's bind mounts. */
+    const mounts = (service: Service): Map<string, string> =>
+      new Map(((service.volumes as string[] | undefined) ?? []).map((volume) => volume.split(':') as [string, string]).map(([from, to]) => [to, from]));
+
+    it('adds nginx and the example backend only with the profile; the default stack stays app and redis', () => {
+      expect(nginx.profiles).toEqual(['nginx']);
+      expect(backend.profiles).toEqual(['nginx']);
+      expect(Object.keys(compose.services).filter((name) => !compose.services[name]?.profiles)).toEqual(['app', 'redis']);
+    });
+
+    it('runs the official nginx image with deploy/nginx/site.conf as the default server, and every file it includes beside it', () => {
+      expect(nginx.image).toMatch(/^nginx:[\w.-]+$/);
+      expect(nginx.build).toBeUndefined();
+      const mounted = mounts(nginx);
+      expect(mounted.get('/etc/nginx/conf.d/default.conf')).toBe('./deploy/nginx/site.conf');
+      // return-to.conf defines $ipernity_return_to, which site.conf uses
+      expect(siteConf).toContain('$ipernity_return_to');
+      expect(mounted.get('/etc/nginx/conf.d/return-to.conf')).toBe('./deploy/nginx/return-to.conf');
+      const includes = [...siteConf.matchAll(/^\s*include\s+([^;\s]+);/gm)].map((match) => match[1] as string);
+      expect(includes.length).toBeGreaterThan(0);
+      for (const include of includes) expect({ include, mounted: mounted.has(`/etc/nginx/${include}`) }).toEqual({ include, mounted: true });
+      for (const [to, from] of mounted) {
+        expect({ to, readOnly: (nginx.volumes as string[]).find((volume) => volume.startsWith(`${from}:`))?.endsWith(':ro') }).toEqual({ to, readOnly: true });
+        expect(fs.existsSync(path.join(ROOT, from))).toBe(true);
+      }
+    });
+
+    it('proxies to the services by the names and ports they have', () => {
+      const upstreams = [...siteConf.matchAll(/^\s*server\s+([\w-]+):(\d+);/gm)].map((match) => [match[1], Number(match[2])]);
+      expect(upstreams).toEqual([
+        ['app', DEFAULTS.PORT],
+        ['example-backend', Number(backend.environment?.PORT)],
+      ]);
+      expect((compose.services.app as Service).ports).toEqual(['${PORT:-3000}:${PORT:-3000}']);
+      expect(nginx.depends_on).toMatchObject({ app: { condition: 'service_healthy' } });
+      expect(nginx.ports).toHaveLength(1);
+    });
+
+    it('runs the example backend on the official node image, unprivileged, and publishes no port of it', () => {
+      expect(backend.image).toMatch(/^node:\d+-/);
+      expect(backend.user).toBe('node');
+      const script = mounts(backend);
+      expect(backend.command).toEqual(['node', '/srv/example-backend.js']);
+      expect(script.get('/srv/example-backend.js')).toBe('./deploy/nginx/example-backend.js');
+      expect(backend.ports).toBeUndefined();
+      expect(backend.environment?.HOST).toBe('0.0.0.0');
+    });
+  });
 });
 
 describe('Dockerfile', () => {

@@ -188,6 +188,31 @@ describeRedis('SESSION_STORE=redis', () => {
     expect((await request(one.app).get('/connection').set('Cookie', sid).expect(200)).body.connected).toBe(true);
   });
 
+  it('keeps the gateway cache and rate limit in Redis, shared by every instance, and answers forward auth from it', async () => {
+    const shared = { IPERNITY_API_METHODS: 'doc.get,doc.set', API_CACHE_SECONDS: '60', API_RATE_LIMIT_PER_MINUTE: '6', REDIS_KEY_PREFIX: `${prefix}api-${Date.now()}:` };
+    const one = await app(shared);
+    const two = await app(shared);
+    const agent = request.agent(one.app);
+    await walkFlow(agent, simulator, { query: 'perm_doc=write' });
+    const cookies = agent.jar.getCookies({ domain: '127.0.0.1', path: '/', secure: false, script: false }).toValueString();
+    const auth = await request(two.app).get('/connect/auth').set('Cookie', cookies).expect(200);
+    expect(auth.headers['x-ipernity-permissions']).toBe('doc=write');
+    expect(auth.headers['set-cookie']).toBeUndefined();
+    const doc = simulator.library.docsOf('1234', undefined)[0]?.docId as string;
+    const first = await request(one.app).get(`/api/ipernity/doc.get?doc_id=${doc}`).set('Cookie', cookies).expect(200);
+    // the other instance answers from the cache: ipernity's title changed meanwhile, the kept answer did not
+    const kept = simulator.library.doc(doc)?.title;
+    (simulator.library.doc(doc) as { title: string }).title = 'Changed at ipernity';
+    expect((await request(two.app).get(`/api/ipernity/doc.get?doc_id=${doc}`).set('Cookie', cookies).expect(200)).body).toEqual(first.body);
+    // a write on one instance drops the answers kept for the visitor everywhere
+    await request(two.app).post('/api/ipernity/doc.set').set('Cookie', cookies).set('Sec-Fetch-Site', 'same-origin').send({ doc_id: doc, title: String(kept) }).expect(200);
+    expect((await request(one.app).get(`/api/ipernity/doc.get?doc_id=${doc}`).set('Cookie', cookies).expect(200)).body.doc.title).toBe(kept);
+    // four calls so far, counted across both instances: two more pass, the next is limited on either
+    await request(one.app).get(`/api/ipernity/doc.get?doc_id=${doc}`).set('Cookie', cookies).expect(200);
+    await request(two.app).get(`/api/ipernity/doc.get?doc_id=${doc}`).set('Cookie', cookies).expect(200);
+    expect((await request(one.app).get(`/api/ipernity/doc.get?doc_id=${doc}`).set('Cookie', cookies).expect(429)).body.error.code).toBe('API_RATE_LIMITED');
+  });
+
   it('keeps the flow rate limit in Redis, so it holds across instances', async () => {
     const limited = { RATE_LIMIT_PER_MINUTE: '2', REDIS_KEY_PREFIX: `${prefix}limit-${Date.now()}:` };
     const one = await app(limited);
