@@ -28,7 +28,8 @@ import { TokenCipher } from './security/token-cipher';
 import type { RequestHandler, ErrorRequestHandler, Request } from 'express';
 import { answerConnectionErrors } from './connection/answers';
 import { createVisitorClients, type VisitorClient } from './connection/visitor-client';
-import { createGatewayRouter } from './gateway/router';
+import { createGatewayRouter, GATEWAY_PATH } from './gateway/router';
+import { createForwardAuthRouter } from './flow/forward-auth';
 import { MemoryApiCache, RedisApiCache, type ApiCache } from './gateway/cache';
 import { createVisitorRateLimit } from './security/rate-limit';
 import type { PermissionRequirement } from './flow/guard';
@@ -120,6 +121,13 @@ export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
   const metricsHere = config.metrics.enabled && !config.metrics.ownListener;
   app.use(createHealthRouter({ storeReady: sessions.ping, metrics: metricsHere ? metrics : undefined, metricsToken: config.metrics.token }));
   app.use(createRequestLogger(logger));
+  // before the canonical-host redirect and the pages: a proxy's sub-request gets a bare status, whatever host it names
+  app.use(createForwardAuthRouter(sessions.peek));
+  // the gateway answers JSON from its first layer on, even to an address too long or badly encoded
+  app.use(GATEWAY_PATH, function gatewayAnswersJson(_req, res, next) {
+    res.locals.json = true;
+    next();
+  });
 
   app.use(securityHeaders({ authorizeUrl: config.ipernity.authorizeUrl, secure: config.secure }));
   app.use(limitUrlLength);
@@ -206,6 +214,7 @@ export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
         cache,
         logger,
         metrics,
+        uploadMaxBytes: config.gateway.uploadMaxBytes,
       }),
     );
   }

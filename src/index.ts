@@ -21,6 +21,7 @@ export { createVisitorClients, type VisitorClient, type VisitorClientOptions } f
 export { ConnectionError, NotConnectedError, PermissionMissingError, ConnectionRevokedError } from './connection/errors';
 export { answerConnectionErrors, wantsJson } from './connection/answers';
 export { createGatewayRouter, GATEWAY_PATH, type GatewayOptions } from './gateway/router';
+export { createForwardAuthRouter, IDENTITY_HEADERS } from './flow/forward-auth';
 export { createSimulator, createSimulatorApp, type SimulatorOptions } from './simulator/app';
 export { SqliteSessionStore } from './sessions/sqlite-store';
 export { TokenCipher } from './security/token-cipher';

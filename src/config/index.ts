@@ -31,6 +31,8 @@ export const DEFAULTS = {
   METRICS_HOST: '127.0.0.1',
   API_CACHE_SECONDS: 0,
   API_RATE_LIMIT_PER_MINUTE: 120,
+  // ipernity's own limit for a photo
+  UPLOAD_MAX_BYTES: 100 * 1024 * 1024,
 } as const;
 
 /** What the gateway forwards in sandbox mode when IPERNITY_API_METHODS is not set: enough to try a photo site. */
@@ -119,6 +121,8 @@ export interface Config {
     cacheSeconds: number;
     /** Gateway calls per visitor and minute; 0: no limit. */
     rateLimitPerMinute: number;
+    /** The largest file an upload through the server takes. */
+    uploadMaxBytes: number;
   };
 }
 
@@ -182,6 +186,7 @@ const schema = z.object({
   IPERNITY_API_METHODS: z.string().optional(),
   API_CACHE_SECONDS: integer('API_CACHE_SECONDS', 0, 3600).optional(),
   API_RATE_LIMIT_PER_MINUTE: integer('API_RATE_LIMIT_PER_MINUTE', 0, 1_000_000).optional(),
+  UPLOAD_MAX_BYTES: integer('UPLOAD_MAX_BYTES', 1, 2 ** 40).optional(),
 });
 
 /** Reads IPERNITY_API_METHODS: listed method names, never `auth.*`; the problems found go to `problems`. */
@@ -316,6 +321,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       methods: gatewayMethods,
       cacheSeconds: e.API_CACHE_SECONDS ?? DEFAULTS.API_CACHE_SECONDS,
       rateLimitPerMinute: e.API_RATE_LIMIT_PER_MINUTE ?? DEFAULTS.API_RATE_LIMIT_PER_MINUTE,
+      uploadMaxBytes: e.UPLOAD_MAX_BYTES ?? DEFAULTS.UPLOAD_MAX_BYTES,
     },
   };
 }

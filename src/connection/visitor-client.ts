@@ -34,6 +34,8 @@ export interface VisitorClient {
   connection(): Promise<ConnectionView | undefined>;
   /** True when the connection grants what the method needs (false when not connected). */
   allows(method: MethodName): Promise<boolean>;
+  /** Resolves when the connection grants what the method needs; else the error `call` would refuse it with. */
+  require(method: MethodName): Promise<void>;
   /**
    * Calls the method with the visitor's token. Refused before any request:
    * `NotConnectedError`, `PermissionMissingError` (naming what is missing,
@@ -117,12 +119,18 @@ export function createVisitorClients(options: VisitorClientOptions): (req: Reque
   }
 
   return function ipernity(req) {
-    /** Runs `send` with the visitor's token once the connection covers `method`; ipernity's refusals of the token become the connection's errors. */
-    async function withToken<T>(method: MethodName, send: (token: string) => Promise<T>): Promise<T> {
+    /** The connection, when it covers `method`; else the error that says why not. */
+    async function covering(method: MethodName): Promise<StoredConnection> {
       const connection = await loadSession(req);
       if (!connection) throw new NotConnectedError(warningPage(req));
       const needed = lacking(connection, method);
       if (Object.keys(needed).length > 0) throw permissionMissing(req, connection, method, needed);
+      return connection;
+    }
+
+    /** Runs `send` with the visitor's token once the connection covers `method`; ipernity's refusals of the token become the connection's errors. */
+    async function withToken<T>(method: MethodName, send: (token: string) => Promise<T>): Promise<T> {
+      const connection = await covering(method);
       let token: string;
       try {
         token = cipher.decrypt(connection.sealedToken);
@@ -133,7 +141,8 @@ export function createVisitorClients(options: VisitorClientOptions): (req: Reque
       try {
         return await send(token);
       } catch (error) {
-        if (error instanceof IpernityPermissionError) throw permissionMissing(req, connection, method, error.required, error);
+        // ipernity's 110 names no permission: the list's says what to ask for (none known: its own error stands)
+        if (error instanceof IpernityPermissionError && Object.keys(error.required).length > 0) throw permissionMissing(req, connection, method, error.required, error);
         if (error instanceof IpernityApiError && TOKEN_GONE.has(error.apiCode)) throw revoked(req, `IPERNITY_${error.apiCode}`, error);
         throw error;
       }
@@ -147,6 +156,9 @@ export function createVisitorClients(options: VisitorClientOptions): (req: Reque
       async allows(method) {
         const connection = await loadSession(req);
         return connection !== undefined && Object.keys(lacking(connection, method)).length === 0;
+      },
+      async require(method) {
+        await covering(method);
       },
       call(method, params = {}) {
         return withToken(method, (token) => client.call(method, params, token));

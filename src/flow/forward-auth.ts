@@ -1,4 +1,4 @@
-import type { Request, RequestHandler, Response } from 'express';
+import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import { grantedItems, missing, parsePermissionList, permissionsFor, union, type RequestedPermissions } from '../ipernity';
 import { peekedSession } from '../sessions/stack';
 import { single } from './context';
@@ -68,4 +68,19 @@ function decide(req: Request, res: Response, required: RequestedPermissions): vo
     [IDENTITY_HEADERS.permissions]: grantedItems(connection.permissions).map(([item, level]) => `${item}=${level}`).join(','),
   });
   bare(res, 200);
+}
+
+/**
+ * `/connect/auth` as a router of its own: the application mounts it before
+ * the canonical-host redirect and the URL-length page, since a proxy's
+ * sub-request may name an internal host and must never get a redirect or a
+ * page; a site that assembles its own app mounts it the same way.
+ */
+export function createForwardAuthRouter(peek: RequestHandler): Router {
+  const router = express.Router();
+  router.get('/connect/auth', forwardAuth(peek));
+  router.all('/connect/auth', function bareMethodNotAllowed(_req, res) {
+    res.status(405).set({ Allow: 'GET, HEAD', 'Cache-Control': 'no-store' }).end();
+  });
+  return router;
 }

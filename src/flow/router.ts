@@ -14,7 +14,6 @@ import { complete, completePage } from './complete';
 import { checkLimit, connectionJson } from './connection-json';
 import { flowContext } from './context';
 import { disconnect } from './disconnect';
-import { forwardAuth } from './forward-auth';
 import { startFlow } from './start';
 import { warningPage } from './warning-page';
 
@@ -34,7 +33,7 @@ export interface ConnectRouterOptions {
   /** Where the browser keeps the attempts it started. */
   attempts: AttemptCookie;
   /** `required` where a flow may create the session, `optional` where it is only read. */
-  sessions: Pick<SessionStack, 'required' | 'optional' | 'peek' | 'ping'>;
+  sessions: Pick<SessionStack, 'required' | 'optional' | 'ping'>;
   csrf: Csrf;
   render: Renderer;
   /** Where the router is mounted, for the links and forms it renders (`''` at the root). */
@@ -58,8 +57,8 @@ function answersJson(_req: Request, res: Response, next: NextFunction): void {
 /**
  * The connect flow as an Express router, one step per file: the warning
  * page, the start (303 to ipernity's signed link), the callback, the desktop
- * "Complete authorization" step, disconnection, the connection's JSON and
- * the reverse proxy's forward-auth sub-request.
+ * "Complete authorization" step, disconnection and the connection's JSON
+ * (the reverse proxy's `/connect/auth` is `createForwardAuthRouter`).
  */
 export function createConnectRouter(options: ConnectRouterOptions): Router {
   const ctx = flowContext(options);
@@ -73,14 +72,12 @@ export function createConnectRouter(options: ConnectRouterOptions): Router {
   router.post('/connect/complete', rateLimit, form, csrf.verify, sessions.required, complete(ctx));
   router.post('/disconnect', form, csrf.verify, sessions.required, disconnect(ctx));
   router.get('/connection', answersJson, checkLimit(ctx), sessions.optional, connectionJson(ctx));
-  router.get('/connect/auth', forwardAuth(sessions.peek));
   for (const [path, allow] of [
     ['/connect', ['GET', 'HEAD', 'POST']],
     ['/connect/callback', ['GET', 'HEAD']],
     ['/connect/complete', ['GET', 'HEAD', 'POST']],
     ['/disconnect', ['POST']],
     ['/connection', ['GET', 'HEAD']],
-    ['/connect/auth', ['GET', 'HEAD']],
   ] as const) {
     router.all(path, methodNotAllowed([...allow]));
   }

@@ -11,6 +11,7 @@ import { flowEvent } from '../web/logging';
 import type { Metrics } from '../web/metrics';
 import type { ApiCache } from './cache';
 import { gatewayParams } from './params';
+import { uploadThrough } from './upload';
 
 /** Where the gateway answers: `/api/ipernity/<method>`. */
 export const GATEWAY_PATH = '/api/ipernity';
@@ -30,6 +31,8 @@ export interface GatewayOptions {
   cache?: ApiCache;
   logger: Logger;
   metrics?: Metrics;
+  /** UPLOAD_MAX_BYTES: the largest file `upload.file` takes through the gateway. */
+  uploadMaxBytes: number;
 }
 
 /** A method that only reads: ipernity allows it by GET and it needs no more than read. Its answers may be kept. */
@@ -98,8 +101,19 @@ export function createGatewayRouter(options: GatewayOptions): Router {
       next(new WebError(Codes.API_PARAMETER_INVALID, 'a POST takes its parameters in its body, not in the address', { details: { parameter: '' } }));
       return;
     }
+    const { name } = res.locals.gateway as { name: string };
     if (req.is('multipart/form-data')) {
-      next(new WebError(Codes.API_PARAMETER_INVALID, 'a multipart body is for uploads (upload.file) only', { details: { parameter: '' } }));
+      if (name !== 'upload.file') {
+        next(new WebError(Codes.API_PARAMETER_INVALID, 'a multipart body is for uploads (upload.file) only', { details: { parameter: '' } }));
+        return;
+      }
+      // streamed by the upload step, which checks CSRF itself once it has read the fields before the file
+      res.locals.multipart = true;
+      next();
+      return;
+    }
+    if (name === 'upload.file') {
+      next(new WebError(Codes.API_PARAMETER_INVALID, 'upload.file takes a multipart/form-data body with a "file" part', { details: { parameter: 'file' } }));
       return;
     }
     const parse = req.is('application/json') ? json : form;
@@ -109,7 +123,10 @@ export function createGatewayRouter(options: GatewayOptions): Router {
   async function forward(req: Request, res: Response): Promise<void> {
     const { name, spec } = res.locals.gateway as { name: MethodName; spec: MethodSpec };
     const params = gatewayParams(name, spec, req.method === 'POST' ? (req.body ?? {}) : req.query);
-    const visitor = options.sessionIdOf(req);
+    // the session and the account it is connected to: a browser connected to another account never shares answers
+    const sid = options.sessionIdOf(req);
+    const userId = req.session?.connection?.user.userId;
+    const visitor = sid && userId ? `${sid}.${userId}` : undefined;
     const cache = options.cache && visitor ? options.cache : undefined;
     const key = cacheKey(name, params);
     // one line per call, the request's own: the method, the outcome and ipernity's time, never a value
@@ -119,7 +136,11 @@ export function createGatewayRouter(options: GatewayOptions): Router {
     };
     let asked: number | undefined;
     const upstreamMs = (): number | undefined => (asked === undefined ? undefined : Math.round((performance.now() - asked) * 100) / 100);
+    const client = options.ipernity(req);
     try {
+      // the connection first, every time: a kept answer is never given to a visitor who disconnected,
+      // was revoked, or no longer has the permission
+      await client.require(name);
       const kept = cache && reads(spec) ? await cache.get(visitor as string, key) : undefined;
       if (kept !== undefined) {
         done('cached');
@@ -127,7 +148,7 @@ export function createGatewayRouter(options: GatewayOptions): Router {
         return;
       }
       asked = performance.now();
-      const answer = await options.ipernity(req).call(name, params);
+      const answer = await client.call(name, params);
       const took = upstreamMs();
       const text = JSON.stringify(answer);
       if (cache && reads(spec)) await cache.set(visitor as string, key, text);
@@ -172,9 +193,12 @@ export function createGatewayRouter(options: GatewayOptions): Router {
     });
   }
 
+  const upload = uploadThrough({ maxBytes: options.uploadMaxBytes, ipernity: options.ipernity, csrf: options.csrf, metrics: options.metrics });
   router.all(`${GATEWAY_PATH}/:method`, resolve, body, function checkCsrf(req, res, next) {
-    if (req.method === 'POST') options.csrf.verify(req, res, next);
+    if (req.method === 'POST' && !res.locals.multipart) options.csrf.verify(req, res, next);
     else next();
-  }, options.session, limit, forward);
+  }, options.session, limit, function forwardOrUpload(req: Request, res: Response) {
+    return res.locals.multipart ? upload(req, res) : forward(req, res);
+  });
   return router;
 }

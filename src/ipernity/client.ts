@@ -152,6 +152,14 @@ function apiError(method: string, code: number, message: string, spec: MethodSpe
 }
 
 /**
+ * True for a method that changes something at ipernity: POST-only, or
+ * needing more than read. Unknown (unlisted) methods count as writes.
+ */
+function writes(spec: MethodSpec | undefined): boolean {
+  return spec === undefined || spec.postOnly || (spec.permission !== null && spec.permission.level !== 'read');
+}
+
+/**
  * Refuses, before anything is sent, a call the list says cannot succeed: no
  * token, or a required parameter missing. `parts` are sent as parts of their
  * own (an upload's `file`), not as parameters.
@@ -279,7 +287,7 @@ export class IpernityClient {
     let text: string;
     let retryAfter: string | undefined;
     try {
-      ({ status, text, retryAfter } = await this.#post(`${this.#base}/${encodeURIComponent(method)}/json`, new URLSearchParams(signed).toString(), deadline));
+      ({ status, text, retryAfter } = await this.#post(`${this.#base}/${encodeURIComponent(method)}/json`, new URLSearchParams(signed).toString(), deadline, !writes(spec)));
     } catch (error) {
       if (error instanceof DeadlineError) {
         report('timeout');
@@ -408,13 +416,15 @@ export class IpernityClient {
    * `MAX_BODY_BYTES`. A kept-alive socket that the server closed just as it
    * was reused fails before the request reached the server: that one case is
    * sent again, once, on a new connection outside the pool (the pool's other
-   * idle sockets may have been closed at the same moment).
+   * idle sockets may have been closed at the same moment). Only for a call
+   * that changes nothing (`resend`): a reset can also come after the server
+   * took the request in, and a write sent twice could be made twice.
    */
-  async #post(url: string, body: string, deadline: number): Promise<RawAnswer> {
+  async #post(url: string, body: string, deadline: number, resend: boolean): Promise<RawAnswer> {
     try {
       return await this.#postOnce(url, body, deadline, this.#agent);
     } catch (error) {
-      if (!(error instanceof StaleSocketError)) throw error;
+      if (!(error instanceof StaleSocketError) || !resend) throw error instanceof StaleSocketError ? error.original : error;
       return this.#postOnce(url, body, deadline, false);
     }
   }

@@ -66,6 +66,8 @@ export class Metrics {
     labelNames: ['method', 'outcome'],
     registers: [this.registry],
   });
+  readonly uploads = new Counter({ name: 'ipernity_connect_uploads_total', help: 'Uploads through the server (upload.file), by outcome', labelNames: ['outcome'], registers: [this.registry] });
+  readonly uploadBytes = new Counter({ name: 'ipernity_connect_upload_bytes_total', help: 'Bytes of upload.file bodies received (the file and its form), whatever the outcome', registers: [this.registry] });
   readonly apiCalls = new Histogram({
     name: 'ipernity_api_call_duration_seconds',
     help: 'ipernity API call latency, by method and outcome',

@@ -20,6 +20,10 @@ function photoSite(connect: TestApp): express.Express {
     const docs = ((answer.docs as Json).doc ?? []) as Json[];
     res.send(`<ul>${docs.map((doc) => `<li>${doc.title}</li>`).join('')}</ul>`);
   });
+  site.get('/photo/:id', async (req, res) => {
+    const answer = await connect.ipernity(req).call('doc.get', { doc_id: String(req.params.id) });
+    res.send(String((answer.doc as Json).title));
+  });
   // the upload page needs what upload.file needs: visitors who only granted doc:read are asked for doc:write here, not before
   site.get('/upload', connect.requirePermission({ methods: ['upload.file'] }), async (req, res) => {
     const quota = await connect.ipernity(req).call('account.getQuota');
@@ -112,9 +116,14 @@ describe('a site of its own, calling ipernity for the connected visitor', () => 
   it("treats ipernity's own 110 like a missing permission", async () => {
     const agent = request.agent(site);
     await walkFlow(agent, simulator, { query: 'perm_doc=read' });
+    const doc = simulator.library.docsOf('1234', undefined)[0]?.docId as string;
     simulator.faults.set({ apiError: 110, times: 1 });
-    const answer = await agent.get('/photos').expect(303);
-    expect(answer.headers.location).toContain('/connect?');
+    const answer = await agent.get(`/photo/${doc}`).expect(303);
+    const link = new URL(answer.headers.location as string, 'http://127.0.0.1');
+    expect(Object.fromEntries(link.searchParams)).toEqual({ perm_doc: 'read', return_to: `/photo/${doc}` });
+    // a 110 for a method that needs no permission names nothing to ask for: ipernity's own refusal stands
+    simulator.faults.set({ apiError: 110, times: 1 });
+    await agent.get('/photos').expect(403);
   });
 
   it('clears a connection ipernity revoked, and says so', async () => {

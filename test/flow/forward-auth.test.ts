@@ -58,6 +58,13 @@ describe('GET /connect/auth (the reverse proxy\'s forward-auth sub-request)', ()
     expect(JSON.stringify(await new Promise((resolve) => fixture.handle.sessions.store.all?.((_e, all) => resolve(all))))).toBe(stored);
   });
 
+  it('answers a sub-request naming an internal host, or a very long address, with a bare status, never a redirect or a page', async () => {
+    const agent = request.agent(fixture.handle.app);
+    await walkFlow(agent, fixture.simulator);
+    expectBare(await agent.get('/connect/auth').set('Host', 'app:3000'), 200);
+    expectBare(await agent.get(`/connect/auth?require=${'doc:read,'.repeat(600)}`), 400);
+  });
+
   it('allows GET and HEAD only', async () => {
     const answer = await request(fixture.handle.app).post('/connect/auth').expect(405);
     expect(answer.headers.allow).toBe('GET, HEAD');

@@ -66,6 +66,14 @@ describe('the API gateway (/api/ipernity/<method>)', () => {
       expect(await upstreamCalls(fixture)).toBe(before);
     });
 
+    it('answers JSON even to an address too long or badly encoded', async () => {
+      const agent = await connected();
+      const long = await agent.get(`/api/ipernity/doc.getList?user_id=${'1'.repeat(5000)}`).expect(414);
+      expect(long.body.error.code).toBe('URI_TOO_LONG');
+      const broken = await agent.get('/api/ipernity/%E0%A4%A').expect(400);
+      expect(broken.body.error.code).toBe('BAD_REQUEST');
+    });
+
     it('takes GET for the methods ipernity allows by GET, POST for every listed one, and nothing else', async () => {
       const agent = await connected('perm_doc=write');
       const put = await agent.put('/api/ipernity/doc.getList').expect(405);

@@ -212,6 +212,28 @@ describe('IpernityClient keep-alive pool', () => {
     await client.close();
   });
 
+  it('never sends a write again after a reset: the server may have made it already', async () => {
+    let received = 0;
+    let reset = false;
+    server = http.createServer((req, res) => {
+      received += 1;
+      // the first call is answered; the second is taken in, then its socket reset, as a server that did the write and failed
+      if (reset) {
+        req.socket.destroy();
+        return;
+      }
+      res.setHeader('content-type', 'application/json').end('{"api":{"status":"ok"},"doc":{"doc_id":"1"}}');
+    });
+    server.keepAliveTimeout = 60_000;
+    const url = await listen(server);
+    const client = new IpernityClient({ apiUrl: `${url}/api`, apiKey: 'k', apiSecret: 's', timeoutMs: 2000 });
+    await client.call('doc.set', { doc_id: '1', title: 'a' }, 'token');
+    reset = true;
+    await expect(client.call('doc.set', { doc_id: '1', title: 'b' }, 'token')).rejects.toMatchObject({ code: 'UPSTREAM_NETWORK' });
+    expect(received).toBe(2);
+    await client.close();
+  });
+
   it('keeps every socket of a burst for the next one instead of opening new connections', async () => {
     let connections = 0;
     server = http.createServer((_req, res) => {

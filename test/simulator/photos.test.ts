@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import request from 'supertest';
 import { IpernityClient } from '../../src/ipernity/client';
-import { IpernityApiError, IpernityPermissionError, IpernityQuotaError, IpernityRateLimitError, DEFAULT_RETRY_AFTER_SECONDS } from '../../src/ipernity/errors';
+import { IpernityApiError, IpernityPermissionError, IpernityPostRequiredError, IpernityQuotaError, IpernityRateLimitError, DEFAULT_RETRY_AFTER_SECONDS } from '../../src/ipernity/errors';
 import type { RequestedPermissions } from '../../src/ipernity/permissions';
 import { sign } from '../../src/ipernity/signature';
 import { imageFacts } from '../../src/simulator/images';
@@ -247,6 +247,11 @@ describe('fault switches for what a real connection meets', () => {
     // ipernity gives no delay: the client's default
     expect((limited as IpernityRateLimitError).retryAfterSeconds).toBe(DEFAULT_RETRY_AFTER_SECONDS);
     await expect(client.call('account.getQuota', {}, token)).resolves.toHaveProperty('quota');
+  });
+
+  it('POST required (120) becomes its typed error', async () => {
+    sim.faults.set({ apiError: 120, times: 1 });
+    await expect(client.call('test.echo', { echo: 'x' })).rejects.toBeInstanceOf(IpernityPostRequiredError);
   });
 
   it('a token without the permission is ipernity\'s 110, typed, naming what the method needs', async () => {
