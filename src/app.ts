@@ -192,7 +192,22 @@ export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
       rateLimit: flowLimit,
     }),
   );
-  app.use(createHomeRouter({ session: sessions.optional, csrf, attempts, render, tokenCheck, logger }));
+  app.use(
+    createHomeRouter({
+      session: sessions.optional,
+      csrf,
+      attempts,
+      render,
+      tokenCheck,
+      logger,
+      ipernity,
+      // HOME_PAGE=photos: the visitor's latest photos and an upload form, the example of docs/using-the-connection.md
+      photos:
+        config.homePage === 'photos'
+          ? { mediaThroughGateway: config.gateway.methods.includes('doc.getMedias'), uploadMaxBytes: config.gateway.uploadMaxBytes, metrics }
+          : undefined,
+    }),
+  );
   if (config.gateway.methods.length > 0) {
     const cacheTtlMs = config.gateway.cacheSeconds * 1000;
     let cache: ApiCache | undefined;

@@ -33,6 +33,8 @@ export const DEFAULTS = {
   API_RATE_LIMIT_PER_MINUTE: 120,
   // ipernity's own limit for a photo
   UPLOAD_MAX_BYTES: 100 * 1024 * 1024,
+  // a site with a real key keeps its connection page; the sandbox shows its photo page (SANDBOX_HOME_PAGE)
+  HOME_PAGE: 'connection',
 } as const;
 
 /** What the gateway forwards in sandbox mode when IPERNITY_API_METHODS is not set: enough to try a photo site. */
@@ -51,6 +53,11 @@ export const SANDBOX_API_METHODS = [
   'upload.file',
   'upload.checkTickets',
 ] as const;
+
+/** The sandbox's home page, unless HOME_PAGE says otherwise: the example site of docs/using-the-connection.md. */
+export const SANDBOX_HOME_PAGE: HomePage = 'photos';
+/** What `GET /` shows a connected visitor: the connection alone, or also their photos and an upload form. */
+export type HomePage = 'photos' | 'connection';
 
 /** How often the sandbox checks a connection with the simulator, unless TOKEN_CHECK_INTERVAL_SECONDS says otherwise. */
 export const SANDBOX_TOKEN_CHECK_INTERVAL_SECONDS = 10;
@@ -113,6 +120,8 @@ export interface Config {
   };
   rateLimitPerMinute: number;
   shutdownTimeoutMs: number;
+  /** `photos`: the home page also shows the visitor's latest photos and an upload form (`POST /photos/upload`). */
+  homePage: HomePage;
   /** The API gateway (`/api/ipernity/<method>`). */
   gateway: {
     /** The methods it forwards; empty: the gateway is off. */
@@ -187,6 +196,7 @@ const schema = z.object({
   API_CACHE_SECONDS: integer('API_CACHE_SECONDS', 0, 3600).optional(),
   API_RATE_LIMIT_PER_MINUTE: integer('API_RATE_LIMIT_PER_MINUTE', 0, 1_000_000).optional(),
   UPLOAD_MAX_BYTES: integer('UPLOAD_MAX_BYTES', 1, 2 ** 40).optional(),
+  HOME_PAGE: z.enum(['photos', 'connection'], { message: 'HOME_PAGE must be photos (the connected visitor sees their photos and an upload form) or connection (the connection alone)' }).optional(),
 });
 
 /** Reads IPERNITY_API_METHODS: listed method names, never `auth.*`; the problems found go to `problems`. */
@@ -317,6 +327,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metrics: { enabled: metricsEnabled, token: e.METRICS_TOKEN, ownListener: metricsOwnListener, port: metricsPort, host: e.METRICS_HOST ?? DEFAULTS.METRICS_HOST },
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE ?? DEFAULTS.RATE_LIMIT_PER_MINUTE,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS ?? DEFAULTS.SHUTDOWN_TIMEOUT_MS,
+    homePage: e.HOME_PAGE ?? (sandbox ? SANDBOX_HOME_PAGE : DEFAULTS.HOME_PAGE),
     gateway: {
       methods: gatewayMethods,
       cacheSeconds: e.API_CACHE_SECONDS ?? DEFAULTS.API_CACHE_SECONDS,

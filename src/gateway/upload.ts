@@ -20,6 +20,15 @@ export interface UploadThroughOptions {
   ipernity: (req: Request) => VisitorClient;
   csrf: Csrf;
   metrics?: Metrics;
+  /** Fields sent when the body leaves them out (a page's unchecked checkbox sends nothing: `{ is_public: '0' }`). */
+  defaults?: Readonly<Record<string, string>>;
+  /** What a finished upload answers; by default (the gateway) ipernity's ticket, or the document, as JSON. */
+  answer?: (res: Response, answer: UploadAnswer) => void;
+}
+
+/** The gateway's answer: ipernity's ticket, or the document with `async=0`. */
+function answerJson(res: Response, answer: UploadAnswer): void {
+  res.status(200).json({ ...(answer.ticket ? { ticket: answer.ticket } : {}), ...(answer.docId ? { doc_id: answer.docId } : {}), api: { status: 'ok' } });
 }
 
 function invalid(parameter: string, message: string): WebError {
@@ -39,7 +48,8 @@ function tooLarge(maxBytes: number): WebError {
  * without Fetch Metadata), a field upload.file does not take, a field after
  * the file, a part of another name. A file that grows past `maxBytes` is cut
  * off and ipernity's request aborted (413); a visitor who goes away aborts it
- * too. Answers ipernity's ticket, or the document with `async=0`.
+ * too. Answers ipernity's ticket, or the document with `async=0`, as JSON
+ * (or as `options.answer` says, e.g. a page's redirect).
  */
 export function uploadThrough(options: UploadThroughOptions): (req: Request, res: Response) => Promise<void> {
   const spec = findMethod('upload.file') as MethodSpec;
@@ -124,7 +134,7 @@ export function uploadThrough(options: UploadThroughOptions): (req: Request, res
           }
           let params: Record<string, string>;
           try {
-            params = gatewayParams('upload.file', spec, fields);
+            params = gatewayParams('upload.file', spec, { ...options.defaults, ...fields });
           } catch (refused) {
             fail(refused);
             return;
@@ -168,6 +178,6 @@ export function uploadThrough(options: UploadThroughOptions): (req: Request, res
       throw error;
     }
     count('ok', bytes);
-    res.status(200).json({ ...(answer.ticket ? { ticket: answer.ticket } : {}), ...(answer.docId ? { doc_id: answer.docId } : {}), api: { status: 'ok' } });
+    (options.answer ?? answerJson)(res, answer);
   };
 }
