@@ -174,7 +174,7 @@ describe('relative links in README.md and docs/', () => {
 
   it('finds links (the test really checks)', () => {
     const targets = linkTargets(read('README.md'));
-    expect(targets).toEqual(expect.arrayContaining(['docs/images/warning-page.png', 'docs/security.md']));
+    expect(targets).toEqual(expect.arrayContaining(['docs/images/photo-page.png', 'docs/security.md']));
     expect(anchorsOf('## Try it, test it\n### `sandbox` profile: the stack\n')).toEqual(new Set(['try-it-test-it', 'sandbox-profile-the-stack']));
   });
 });
