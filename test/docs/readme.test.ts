@@ -41,7 +41,7 @@ const firstCode = (cell: string): string | undefined => /`([^`]*)`/.exec(cell)?.
 /** `METHOD /path` of every route a router mounts with `router.get(...)` or `router.post(...)`. */
 function mountedRoutes(): string[] {
   const routes: string[] = [];
-  for (const file of ['src/flow/router.ts', 'src/flow/forward-auth.ts', 'src/flow/home.ts', 'src/web/health-router.ts']) {
+  for (const file of ['src/flow/router.ts', 'src/flow/forward-auth.ts', 'src/flow/home.ts', 'src/flow/photo-page.ts', 'src/web/health-router.ts']) {
     for (const [, method, route] of read(file).matchAll(/\brouter\.(get|post)\(\s*'([^']+)'/g) as IterableIterator<[string, string, string]>) {
       routes.push(`${method.toUpperCase()} ${route}`);
     }
