@@ -5,12 +5,11 @@ import {
   Codes,
   DEFAULT_RETRY_AFTER_SECONDS,
   IpernityApiError,
-  IpernityError,
   IpernityPermissionError,
   IpernityRateLimitError,
   ParameterMissingError,
 } from '../../src/ipernity/errors';
-import { listen } from '../support/harness';
+import { failure, listen } from '../support/harness';
 
 interface Seen {
   httpMethod: string;
@@ -56,15 +55,6 @@ beforeEach(() => {
   fake.seen.length = 0;
   fake.answer(() => ({ body: { api: { status: 'ok' } } }));
 });
-
-async function failure(promise: Promise<unknown>): Promise<IpernityError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(error instanceof IpernityError)) throw new Error(`expected an IpernityError, got ${String(error)}`);
-  return error;
-}
 
 const apiError = (code: number) => () => ({ body: { api: { status: 'error', code: String(code), message: `error ${code}` } } });
 

@@ -20,7 +20,7 @@ import {
 } from '../../src/ipernity/errors';
 import { createSimulatorApp, type SimulatorOptions } from '../../src/simulator/app';
 import { renderPng } from '../../src/simulator/images';
-import { API_KEY, API_SECRET, listen } from '../support/harness';
+import { API_KEY, API_SECRET, failure, listen } from '../support/harness';
 
 /** One request the simulator received: where, when, and how its body was framed. */
 interface Seen {
@@ -78,15 +78,6 @@ function chunked(bytes: Buffer, chunk = 1000, delayMs = 0): Readable {
     })(),
     { objectMode: false },
   );
-}
-
-async function failure(promise: Promise<unknown>): Promise<IpernityError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(error instanceof IpernityError)) throw new Error(`expected an IpernityError, got ${String(error)}`);
-  return error;
 }
 
 async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 2000): Promise<void> {

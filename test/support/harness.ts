@@ -9,6 +9,7 @@ import { createLogger } from '../../src/web/logging';
 import { createSimulatorApp, type SimulatorOptions } from '../../src/simulator/app';
 import type { SimulatedUser } from '../../src/simulator/state';
 import type { TokenKey } from '../../src/config';
+import { IpernityError } from '../../src/ipernity/errors';
 
 /** A token sealed the way values were before subkeys (`v1`: under the configured key itself), as stored sessions may still hold. */
 export function sealedV1(plaintext: string, { id, key }: TokenKey): string {
@@ -197,4 +198,14 @@ export function useAppAgainstSimulator(env: Record<string, string> = {}, simulat
     },
     rebuild: build,
   };
+}
+
+/** The protocol error a call ends in; anything else (or no error) fails the test. */
+export async function failure(promise: Promise<unknown>): Promise<IpernityError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(error instanceof IpernityError)) throw new Error(`expected an IpernityError, got ${String(error)}`);
+  return error;
 }
