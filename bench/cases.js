@@ -194,40 +194,40 @@ async function upstreamAlone(rig) {
 
 // ---- callback rows
 
-let callbackRuns = 0;
+let replayRuns = 0;
 
 /**
- * Replays prepared callbacks from 50 undici clients: a closed loop (each
- * client sends its next callback as soon as the last is answered), or paced
+ * Replays prepared requests from 50 undici clients: a closed loop (each
+ * client sends its next request as soon as the last is answered), or paced
  * (each client sends one every `paceMs`, so the offered rate is 50 ÷ paceMs,
- * below saturation). Each latency is one GET /connect/callback, so p − 20 ms
- * is a first estimate of our overhead. Each callback carries its own request
- * id, and its log line says how long its auth.getToken took (upstreamMs):
- * the latency minus that is our overhead above the upstream latency, call by
- * call, whatever the simulator added to its 20 ms. Beside it: the server's
- * own view (the request log's responseTime). `server` is one of ours, or a
- * floor server that writes the same log line.
+ * below saturation). Each request carries its own request id, and its log
+ * line (its path starts with `logPrefix`) says how long its call to
+ * ipernity took (upstreamMs): the latency minus that is our overhead above
+ * the upstream latency, call by call, whatever the simulator added to its
+ * 20 ms. Beside it: the server's own view (the request log's responseTime).
+ * `target` is one of ours, or a floor server that writes the same log line.
+ * Answers the row's figures, and how many calls the log timed.
  */
-async function replayCallbacks(rig, server, name, pairs, upstream, paceMs) {
-  const warmup = Math.min(100, Math.floor(pairs.length / 10));
-  const runTag = (callbackRuns += 1);
+async function replay(rig, target, { tag, requests, paceMs, accepted, logPrefix }) {
+  const warmup = Math.min(100, Math.floor(requests.length / 10));
+  const runTag = (replayRuns += 1);
   const clientMs = new Map();
   const latencies = [];
   const statuses = {};
-  const logOffset = fs.statSync(server.logFile).size;
-  const watch = lib.cpuWatch({ server: server.child.pid, simulator: rig.simulator.pid, redis: rig.redis.pid });
+  const logOffset = fs.statSync(target.logFile).size;
+  const watch = lib.cpuWatch({ server: target.child.pid, simulator: rig.simulator.pid, redis: rig.redis.pid });
   const started = performance.now();
   let next = 0;
   await Promise.all(
     Array.from({ length: SETTINGS.concurrency }, async (_, client) => {
       if (paceMs) await sleep((paceMs * client) / SETTINGS.concurrency); // spread the clients over one period
-      while (next < pairs.length) {
+      while (next < requests.length) {
         const i = next;
         next += 1;
         const sent = performance.now();
-        const id = `bench-callback-${runTag}-${i}`;
-        const answer = await lib.exchange(server.app, server.origin, pairs[i].path, { headers: { cookie: pairs[i].cookie, 'x-request-id': id } });
-        const ok = answer.status === 303 && answer.headers.location === '/after';
+        const id = `bench-${tag}-${runTag}-${i}`;
+        const answer = await lib.exchange(target.app, target.origin, requests[i].path, { headers: { cookie: requests[i].cookie, 'x-request-id': id } });
+        const ok = accepted(answer);
         statuses[ok ? 'ok' : answer.status] = (statuses[ok ? 'ok' : answer.status] ?? 0) + 1;
         if (i >= warmup) {
           latencies.push(answer.ms);
@@ -241,10 +241,10 @@ async function replayCallbacks(rig, server, name, pairs, upstream, paceMs) {
   const cpu = watch();
   const p = lib.percentiles(latencies);
   await sleep(300); // pino writes asynchronously
-  const callbacks = callbackLines(server.logFile, logOffset);
-  const s = lib.percentiles(callbacks.map((line) => line.responseTime));
-  // per callback, from its own log line: the time auth.getToken took, subtracted from what the client and the server saw
-  const lines = new Map(callbacks.filter((line) => typeof line.upstreamMs === 'number').map((line) => [line.reqId, line]));
+  const logged = requestLines(target.logFile, logOffset, logPrefix);
+  const s = lib.percentiles(logged.map((line) => line.responseTime));
+  // per request, from its own log line: the time the upstream call took, subtracted from what the client and the server saw
+  const lines = new Map(logged.filter((line) => typeof line.upstreamMs === 'number').map((line) => [line.reqId, line]));
   const ours = { client: [], server: [] };
   for (const [id, ms] of clientMs) {
     const line = lines.get(id);
@@ -256,39 +256,60 @@ async function replayCallbacks(rig, server, name, pairs, upstream, paceMs) {
   const oursServer = lib.percentiles(ours.server);
   const upstreamTimes = [...lines.values()].map((line) => line.upstreamMs);
   const upstreamSeen = lib.percentiles(upstreamTimes);
-  const calls = upstreamTimes.length;
-  const upstreamMean = upstreamTimes.reduce((sum, ms) => sum + ms, 0) / calls;
-  const rate = pairs.length / wall;
-  const row = {
-    name,
-    rps: rate,
-    p50: p.p50,
-    p99: p.p99,
-    overheadP50: p.p50 - UPSTREAM_DELAY_MS,
-    overheadP99: p.p99 - UPSTREAM_DELAY_MS,
-    upstreamP50: upstream.p50,
-    upstreamP99: upstream.p99,
-    serverCpu: cpu.server,
-    cpuMsPerRequest: (cpu.server * 1000) / rate,
-    cpu,
-    serverP50: s.p50,
-    serverP99: s.p99,
-    upstreamMean,
-    upstreamSeenP50: upstreamSeen.p50,
-    upstreamSeenP99: upstreamSeen.p99,
-    oursP50: oursClient.p50,
-    oursP99: oursClient.p99,
-    oursServerP50: oursServer.p50,
-    oursServerP99: oursServer.p99,
-    matched: ours.client.length,
-    unexpected: pairs.length - (statuses.ok ?? 0),
-    statuses,
+  const rate = requests.length / wall;
+  return {
+    calls: upstreamTimes.length,
+    row: {
+      rps: rate,
+      p50: p.p50,
+      p99: p.p99,
+      overheadP50: p.p50 - UPSTREAM_DELAY_MS,
+      overheadP99: p.p99 - UPSTREAM_DELAY_MS,
+      serverCpu: cpu.server,
+      cpuMsPerRequest: (cpu.server * 1000) / rate,
+      cpu,
+      serverP50: s.p50,
+      serverP99: s.p99,
+      upstreamMean: upstreamTimes.reduce((sum, ms) => sum + ms, 0) / upstreamTimes.length,
+      upstreamSeenP50: upstreamSeen.p50,
+      upstreamSeenP99: upstreamSeen.p99,
+      oursP50: oursClient.p50,
+      oursP99: oursClient.p99,
+      oursServerP50: oursServer.p50,
+      oursServerP99: oursServer.p99,
+      matched: ours.client.length,
+      unexpected: requests.length - (statuses.ok ?? 0),
+      statuses,
+    },
   };
-  say(`  ${name}: ${rate.toFixed(0)} callbacks/s, client-side p50 ${p.p50.toFixed(2)} ms, p99 ${p.p99.toFixed(2)} ms; server-side (pino responseTime) p50 ${s.p50} ms, p99 ${s.p99} ms; ` +
-    `getToken as the server saw it: mean ${upstreamMean.toFixed(2)} ms over ${calls} calls, p50 ${fmt(upstreamSeen.p50, 2)}, p99 ${fmt(upstreamSeen.p99, 2)} ms; ` +
-    `ours above each call's own getToken time (${ours.client.length} callbacks): client-side p50 ${fmt(oursClient.p50, 2)}, p99 ${fmt(oursClient.p99, 2)} ms, server-side p50 ${fmt(oursServer.p50, 2)}, p99 ${fmt(oursServer.p99, 2)} ms; upstream alone from the load generator p50 ${upstream.p50.toFixed(2)}, p99 ${upstream.p99.toFixed(2)} ms; ` +
-    `CPU: server ${pct(cpu.server)} (${row.cpuMsPerRequest.toFixed(3)} ms/callback), simulator ${pct(cpu.simulator)}, redis ${pct(cpu.redis)}, load generator ${pct(cpu.loadGenerator)}, core0 ${pct(cpu.core0)}, core1 ${pct(cpu.core1)}; answers ${JSON.stringify(statuses)}`);
-  return row;
+}
+
+/** The replay's figures as the runner prints them: what `noun`s the client and the server saw, and ours above each call's own upstream time. */
+function sayReplay(name, row, calls, noun, upstreamCall) {
+  const c = row.cpu;
+  say(`  ${name}: ${row.rps.toFixed(0)} ${noun}s/s, client-side p50 ${row.p50.toFixed(2)} ms, p99 ${row.p99.toFixed(2)} ms; server-side (pino responseTime) p50 ${row.serverP50} ms, p99 ${row.serverP99} ms; ` +
+    `${upstreamCall} as the server saw it: mean ${fmt(row.upstreamMean, 2)} ms over ${calls} calls, p50 ${fmt(row.upstreamSeenP50, 2)}, p99 ${fmt(row.upstreamSeenP99, 2)} ms; ` +
+    `ours above each call's own ${upstreamCall} time (${row.matched} ${noun}s): client-side p50 ${fmt(row.oursP50, 2)}, p99 ${fmt(row.oursP99, 2)} ms, server-side p50 ${fmt(row.oursServerP50, 2)}, p99 ${fmt(row.oursServerP99, 2)} ms; ` +
+    (row.upstreamP50 !== undefined ? `upstream alone from the load generator p50 ${row.upstreamP50.toFixed(2)}, p99 ${row.upstreamP99.toFixed(2)} ms; ` : '') +
+    `CPU: server ${pct(c.server)} (${row.cpuMsPerRequest.toFixed(3)} ms/${noun}), simulator ${pct(c.simulator)}, redis ${pct(c.redis)}, load generator ${pct(c.loadGenerator)}, core0 ${pct(c.core0)}, core1 ${pct(c.core1)}; answers ${JSON.stringify(row.statuses)}`);
+}
+
+/**
+ * Replays prepared callbacks (see `replay`): each latency is one GET
+ * /connect/callback, so p − 20 ms is a first estimate of our overhead, and
+ * "ours" subtracts each callback's own auth.getToken time.
+ */
+async function replayCallbacks(rig, server, name, pairs, upstream, paceMs) {
+  const { row, calls } = await replay(rig, server, {
+    tag: 'callback',
+    requests: pairs,
+    paceMs,
+    accepted: (answer) => answer.status === 303 && answer.headers.location === '/after',
+    logPrefix: '/connect/callback',
+  });
+  const full = { name, ...row, upstreamP50: upstream.p50, upstreamP99: upstream.p99 };
+  sayReplay(name, full, calls, 'callback', 'getToken');
+  return full;
 }
 
 /**
@@ -343,17 +364,17 @@ function logLinesAfter(logFile, offset) {
 }
 
 /**
- * The request lines of the callbacks logged after `offset` bytes, read once:
- * each with its request id, responseTime and, for those that connected, the
- * upstreamMs of its auth.getToken.
+ * The request lines logged after `offset` bytes, read once, whose path
+ * starts with `prefix`: each with its request id, responseTime and, for
+ * those that called ipernity, the upstreamMs of that call.
  */
-function callbackLines(logFile, offset) {
+function requestLines(logFile, offset, prefix) {
   const found = [];
   for (const line of logLinesAfter(logFile, offset)) {
-    if (!line.includes('/connect/callback')) continue;
+    if (!line.includes(prefix)) continue;
     try {
       const entry = JSON.parse(line);
-      if (entry.req?.url?.startsWith('/connect/callback') && typeof entry.responseTime === 'number') {
+      if (entry.req?.url?.startsWith(prefix) && typeof entry.responseTime === 'number') {
         found.push({ reqId: entry.reqId, responseTime: entry.responseTime, upstreamMs: entry.upstreamMs });
       }
     } catch {
@@ -398,103 +419,25 @@ async function floorVisitors(rig, floorServer, count) {
   return visitors;
 }
 
-/** The gateway calls logged after `offset` bytes: request id, responseTime and the upstreamMs of the call. */
-function gatewayLines(logFile, offset) {
-  const found = [];
-  for (const line of logLinesAfter(logFile, offset)) {
-    if (!line.includes('/api/ipernity/doc.getList')) continue;
-    try {
-      const entry = JSON.parse(line);
-      if (typeof entry.responseTime === 'number') found.push({ reqId: entry.reqId, responseTime: entry.responseTime, upstreamMs: entry.upstreamMs });
-    } catch {
-      // a line cut at the end of the read
-    }
-  }
-  return found;
-}
-
-let gatewayRuns = 0;
-
 /**
- * `count` gateway doc.getList calls from 50 clients, each call for one of the
- * visitors (in turn), paced at `paceMs` per client, with the simulator
- * answering after 20 ms. "Ours" is each call's latency minus its own
- * upstreamMs (from its log line), as for the callback.
+ * `count` gateway doc.getList calls (see `replay`), each for one of the
+ * visitors in turn, paced at `paceMs` per client.
  */
 async function replayGateway(rig, target, name, visitors, count, paceMs) {
-  const warmup = Math.min(100, Math.floor(count / 10));
-  const runTag = (gatewayRuns += 1);
-  const clientMs = new Map();
-  const latencies = [];
-  const statuses = {};
-  const logOffset = fs.statSync(target.logFile).size;
-  const watch = lib.cpuWatch({ server: target.child.pid, simulator: rig.simulator.pid, redis: rig.redis.pid });
-  const started = performance.now();
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: SETTINGS.concurrency }, async (_, client) => {
-      await sleep((paceMs * client) / SETTINGS.concurrency);
-      while (next < count) {
-        const i = next;
-        next += 1;
-        const sent = performance.now();
-        const visitor = visitors[i % visitors.length];
-        const id = `bench-gateway-${runTag}-${i}`;
-        const answer = await lib.exchange(target.app, target.origin, `/api/ipernity/doc.getList?user_id=${visitor.userId}&per_page=5`, { headers: { cookie: visitor.cookie, 'x-request-id': id } });
-        const ok = answer.status === 200 && answer.text.includes('"docs"');
-        statuses[ok ? 'ok' : answer.status] = (statuses[ok ? 'ok' : answer.status] ?? 0) + 1;
-        if (i >= warmup) {
-          latencies.push(answer.ms);
-          clientMs.set(id, answer.ms);
-        }
-        await sleep(Math.max(0, paceMs - (performance.now() - sent)));
-      }
-    }),
-  );
-  const wall = (performance.now() - started) / 1000;
-  const cpu = watch();
-  const p = lib.percentiles(latencies);
-  await sleep(300); // pino writes asynchronously
-  const logged = gatewayLines(target.logFile, logOffset);
-  const s = lib.percentiles(logged.map((line) => line.responseTime));
-  const lines = new Map(logged.filter((line) => typeof line.upstreamMs === 'number').map((line) => [line.reqId, line]));
-  const ours = { client: [], server: [] };
-  for (const [id, ms] of clientMs) {
-    const line = lines.get(id);
-    if (!line) continue;
-    ours.client.push(ms - line.upstreamMs);
-    ours.server.push(line.responseTime - line.upstreamMs);
-  }
-  const oursClient = lib.percentiles(ours.client);
-  const oursServer = lib.percentiles(ours.server);
-  const upstreamSeen = lib.percentiles([...lines.values()].map((line) => line.upstreamMs));
-  const rate = count / wall;
-  const row = {
-    name,
-    rps: rate,
-    p50: p.p50,
-    p99: p.p99,
-    overheadP50: p.p50 - UPSTREAM_DELAY_MS,
-    overheadP99: p.p99 - UPSTREAM_DELAY_MS,
-    serverCpu: cpu.server,
-    cpuMsPerRequest: (cpu.server * 1000) / rate,
-    cpu,
-    serverP50: s.p50,
-    serverP99: s.p99,
-    upstreamSeenP50: upstreamSeen.p50,
-    upstreamSeenP99: upstreamSeen.p99,
-    oursP50: oursClient.p50,
-    oursP99: oursClient.p99,
-    oursServerP50: oursServer.p50,
-    oursServerP99: oursServer.p99,
-    matched: ours.client.length,
-    unexpected: count - (statuses.ok ?? 0),
-    statuses,
-  };
-  say(`  ${name}: ${rate.toFixed(0)} calls/s, client-side p50 ${p.p50.toFixed(2)} ms, p99 ${p.p99.toFixed(2)} ms; doc.getList as the server timed it p50 ${fmt(upstreamSeen.p50, 2)}, p99 ${fmt(upstreamSeen.p99, 2)} ms; ` +
-    `ours above each call's own upstream time (${ours.client.length} calls): client-side p50 ${fmt(oursClient.p50, 2)}, p99 ${fmt(oursClient.p99, 2)} ms, server-side p50 ${fmt(oursServer.p50, 2)}, p99 ${fmt(oursServer.p99, 2)} ms; ` +
-    `CPU: server ${pct(cpu.server)} (${row.cpuMsPerRequest.toFixed(3)} ms/call), simulator ${pct(cpu.simulator)}, redis ${pct(cpu.redis)}; answers ${JSON.stringify(statuses)}`);
-  return row;
+  const requests = Array.from({ length: count }, (_, i) => {
+    const visitor = visitors[i % visitors.length];
+    return { path: `/api/ipernity/doc.getList?user_id=${visitor.userId}&per_page=5`, cookie: visitor.cookie };
+  });
+  const { row, calls } = await replay(rig, target, {
+    tag: 'gateway',
+    requests,
+    paceMs,
+    accepted: (answer) => answer.status === 200 && answer.text.includes('"docs"'),
+    logPrefix: '/api/ipernity/doc.getList',
+  });
+  const full = { name, ...row };
+  sayReplay(name, full, calls, 'call', 'doc.getList');
+  return full;
 }
 
 /**
