@@ -85,6 +85,7 @@ export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
     apiSecret: config.ipernity.apiSecret,
     timeoutMs: config.ipernity.timeoutMs,
     onCall: metrics.observeCall,
+    ...(config.ipernity.mode === 'oauth' ? { oauth: { endpoints: config.ipernity.oauth, signatureMethod: config.ipernity.oauth.signatureMethod } } : {}),
   });
   const cipher = new TokenCipher(config.tokenKeys);
   const csrf = createCsrf({
@@ -129,7 +130,8 @@ export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
     next();
   });
 
-  app.use(securityHeaders({ authorizeUrl: config.ipernity.authorizeUrl, secure: config.secure }));
+  // the flow's 303 to the authorization page is a form's destination: the CSP's form-action names it
+  app.use(securityHeaders({ authorizeUrl: config.ipernity.mode === 'oauth' ? config.ipernity.oauth.authorizeUrl : config.ipernity.authorizeUrl, secure: config.secure }));
   app.use(limitUrlLength);
   // flows start on PUBLIC_URL's host, so the cookie set before the flow is the one the callback gets back
   app.use(canonicalHost(config.publicUrl));
@@ -177,7 +179,7 @@ export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
   app.use(
     createConnectRouter({
       client,
-      ipernity: config.ipernity,
+      ipernity: { ...config.ipernity, callbackUrl: new URL('/connect/callback', config.publicUrl).toString() },
       cipher,
       attempts,
       sessions,

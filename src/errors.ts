@@ -30,6 +30,15 @@ export const ERRORS = {
   IPERNITY_RATE_LIMITED: { status: 429, pages: ['IPERNITY_RATE_LIMITED'] },
   /** 120: POST required. The client POSTs every call, so this is our defect: 502, ipernity refused what we sent. */
   IPERNITY_POST_REQUIRED: { status: 502, pages: ['IPERNITY_CALL_FAILED'] },
+  // ipernity's OAuth refusals (130-135, OAuth mode): what the server signed, not what the visitor did
+  IPERNITY_OAUTH_VERSION: { status: 502, pages: ['IPERNITY_CALL_FAILED'] },
+  IPERNITY_OAUTH_PARAMETER_MISSING: { status: 502, pages: ['IPERNITY_CALL_FAILED'] },
+  /** 132: the request's timestamp is too far from ipernity's clock: the log line tells the operator to check the server's clock. */
+  IPERNITY_OAUTH_CLOCK_SKEW: { status: 502, pages: ['IPERNITY_CLOCK_SKEW'] },
+  IPERNITY_OAUTH_NONCE_USED: { status: 502, pages: ['IPERNITY_CALL_FAILED'] },
+  /** 134: the timestamp is refused (before one already used, or unreadable): a clock that went back, as a rule. */
+  IPERNITY_OAUTH_TIMESTAMP: { status: 502, pages: ['IPERNITY_CLOCK_SKEW'] },
+  IPERNITY_OAUTH_SIGNATURE_METHOD: { status: 502, pages: ['IPERNITY_CALL_FAILED'] },
   // uploads (upload.file, upload.checkTickets)
   /** `upload.file`'s 2: the file is over the account's size limit (per file, or in all). */
   IPERNITY_FILE_TOO_LARGE: { status: 413, pages: ['IPERNITY_FILE_TOO_LARGE'] },
@@ -65,6 +74,8 @@ export const ERRORS = {
   ATTEMPT_MISSING: { status: 400, pages: ['ATTEMPT_MISSING'] },
   ATTEMPT_EXPIRED: { status: 400, pages: ['ATTEMPT_EXPIRED'] },
   FROB_MISMATCH: { status: 400, pages: ['FROB_MISMATCH'] },
+  /** OAuth mode: the callback's `oauth_token` is not a request token this browser obtained (missing, malformed, another browser's, or spent). */
+  OAUTH_TOKEN_MISMATCH: { status: 400, pages: ['OAUTH_TOKEN_MISMATCH'] },
   /** PUBLIC_URL is https but requests reach the server as http: the proxy in front of it is not trusted. */
   TRUST_PROXY_NEEDED: { status: 500, pages: ['TRUST_PROXY_NEEDED'] },
 

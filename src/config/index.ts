@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { RequestedPermissions } from '../ipernity/permissions';
 import { isListedMethod, parsePermissionSetting } from '../ipernity/catalogue';
 import { DEFAULT_TIMEOUT_MS } from '../ipernity/client';
+import { OAUTH_SIGNATURE_METHODS, oauthEndpoints, type OAuthEndpoints, type OAuthSignatureMethod } from '../ipernity/oauth';
 import { keyFromSecret, parseKey, type TokenKey } from '../security/keys';
 import { Codes } from '../errors';
 
@@ -13,6 +14,8 @@ export const DEFAULTS = {
   IPERNITY_AUTHORIZE_URL: 'https://www.ipernity.com/apps/authorize',
   IPERNITY_API_URL: 'https://api.ipernity.com/api',
   IPERNITY_AUTH_MODE: 'web',
+  IPERNITY_OAUTH_URL: 'https://www.ipernity.com/apps/oauth',
+  IPERNITY_OAUTH_SIGNATURE_METHOD: 'HMAC-SHA1',
   IPERNITY_PERMISSIONS: 'doc:read,profile:read',
   IPERNITY_APP_NAME: 'ipernity-connect',
   IPERNITY_TIMEOUT_MS: DEFAULT_TIMEOUT_MS,
@@ -69,7 +72,7 @@ export const ATTEMPT_TTL_MS = 10 * 60 * 1000;
 const DEVELOPMENT_SESSION_SECRET = 'development-only-session-secret-do-not-use-in-production';
 
 export type SessionStoreKind = 'sqlite' | 'redis' | 'memory';
-export type AuthMode = 'web' | 'desktop';
+export type AuthMode = 'web' | 'desktop' | 'oauth';
 export type { TokenKey } from '../security/keys';
 
 /** The whole configuration, read once at start-up and handed down. */
@@ -89,6 +92,8 @@ export interface Config {
     authorizeUrl: string;
     apiUrl: string;
     mode: AuthMode;
+    /** OAuth mode's endpoints (the request and access tokens reached by the server, the authorization by the browser) and signature method. */
+    oauth: OAuthEndpoints & { signatureMethod: OAuthSignatureMethod };
     permissions: RequestedPermissions;
     appName: string;
     timeoutMs: number;
@@ -172,7 +177,9 @@ const schema = z.object({
   IPERNITY_API_SECRET: optionalString,
   IPERNITY_AUTHORIZE_URL: url('IPERNITY_AUTHORIZE_URL').default(DEFAULTS.IPERNITY_AUTHORIZE_URL),
   IPERNITY_API_URL: url('IPERNITY_API_URL').default(DEFAULTS.IPERNITY_API_URL),
-  IPERNITY_AUTH_MODE: z.enum(['web', 'desktop'], { message: 'IPERNITY_AUTH_MODE must be web (a key with a callback URL) or desktop (a key without one)' }).default(DEFAULTS.IPERNITY_AUTH_MODE),
+  IPERNITY_AUTH_MODE: z.enum(['web', 'desktop', 'oauth'], { message: 'IPERNITY_AUTH_MODE must be web (a key with a callback URL), desktop (a key without one) or oauth (OAuth 1.0a, either key)' }).default(DEFAULTS.IPERNITY_AUTH_MODE),
+  IPERNITY_OAUTH_URL: url('IPERNITY_OAUTH_URL').default(DEFAULTS.IPERNITY_OAUTH_URL),
+  IPERNITY_OAUTH_SIGNATURE_METHOD: z.enum(OAUTH_SIGNATURE_METHODS, { message: 'IPERNITY_OAUTH_SIGNATURE_METHOD must be HMAC-SHA1, MD5 or PLAINTEXT (https only)' }).default(DEFAULTS.IPERNITY_OAUTH_SIGNATURE_METHOD),
   IPERNITY_PERMISSIONS: z.string().default(DEFAULTS.IPERNITY_PERMISSIONS),
   IPERNITY_APP_NAME: z.string().trim().min(1, 'IPERNITY_APP_NAME must not be empty').max(80, 'IPERNITY_APP_NAME is limited to 80 characters').default(DEFAULTS.IPERNITY_APP_NAME),
   IPERNITY_TIMEOUT_MS: integer('IPERNITY_TIMEOUT_MS', 100, 120_000).optional(),
@@ -289,6 +296,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
   const gatewayMethods = e.IPERNITY_API_METHODS !== undefined ? parseGatewayMethods(e.IPERNITY_API_METHODS, problems) : sandbox ? [...SANDBOX_API_METHODS] : [];
 
+  if (e.IPERNITY_OAUTH_SIGNATURE_METHOD === 'PLAINTEXT' && (sandbox || !e.IPERNITY_OAUTH_URL.startsWith('https:'))) {
+    problems.push('IPERNITY_OAUTH_SIGNATURE_METHOD: PLAINTEXT sends the secrets as they are, so ipernity accepts it over https only: use HMAC-SHA1, or an https IPERNITY_OAUTH_URL');
+  }
+
   if (problems.length) throw new ConfigError(problems);
 
   const apiKey = sandbox ? `sandbox-${randomBytes(8).toString('hex')}` : (e.IPERNITY_API_KEY as string);
@@ -306,6 +317,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       authorizeUrl: sandbox ? new URL(`${SANDBOX_PATH}/apps/authorize`, publicUrl).toString() : e.IPERNITY_AUTHORIZE_URL,
       apiUrl: sandbox ? `http://127.0.0.1:${port}${SANDBOX_PATH}/api` : e.IPERNITY_API_URL,
       mode: e.IPERNITY_AUTH_MODE,
+      oauth: {
+        ...(sandbox
+          ? oauthEndpoints(`http://127.0.0.1:${port}${SANDBOX_PATH}/apps/oauth`, new URL(`${SANDBOX_PATH}/apps/oauth`, publicUrl).toString())
+          : oauthEndpoints(e.IPERNITY_OAUTH_URL)),
+        signatureMethod: e.IPERNITY_OAUTH_SIGNATURE_METHOD,
+      },
       permissions,
       appName: e.IPERNITY_APP_NAME,
       timeoutMs: e.IPERNITY_TIMEOUT_MS ?? DEFAULTS.IPERNITY_TIMEOUT_MS,

@@ -25,6 +25,7 @@ export interface AttemptCookieOptions {
  * The connection attempts a browser started, kept in that browser: an
  * HttpOnly cookie sealed with the token keys (AES-256-GCM), so it cannot
  * be read or altered there, and a desktop attempt's frob is not shown.
+ * (nor an OAuth attempt's request token secret).
  * Starting a flow therefore writes nothing to the session store: only a
  * visitor who ends up connected has a stored session.
  */
@@ -52,7 +53,8 @@ function isAttempt(value: unknown): value is PendingAttempt {
     typeof attempt.startedAt === 'number' &&
     typeof attempt.permissions === 'object' &&
     attempt.permissions !== null &&
-    (attempt.frob === undefined || typeof attempt.frob === 'string')
+    (attempt.frob === undefined || typeof attempt.frob === 'string') &&
+    (attempt.requestToken === undefined || (typeof attempt.requestToken === 'string' && typeof attempt.requestSecret === 'string'))
   );
 }
 

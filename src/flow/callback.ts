@@ -2,16 +2,17 @@ import { Codes } from '../errors';
 import { parseFrob, type ValidatedFrob } from '../ipernity';
 import type { PendingAttempt } from '../sessions/session-data';
 import {storeUnavailable, WebError } from '../web/errors';
-import { languageOf } from '../web/i18n';
-import { flowEvent } from '../web/logging';
 import { seeOther } from '../web/see-other';
 import { liveAttempts } from './attempts';
-import { attemptFor, connectDesktop, exchange, keep } from './connecting';
+import { attemptFor, connectDesktop, exchange, frobGrant, keep } from './connecting';
 import type { AsyncHandler, FlowContext } from './context';
+import { declined } from './declined';
+import { connectOAuth } from './oauth-callback';
 import { safeReturnTo } from './return-to';
 
 /**
- * `GET /connect/callback`: ipernity sends the browser back here with a frob.
+ * `GET /connect/callback`: ipernity sends the browser back here with a frob
+ * (OAuth mode: with the attempt's request token, see `connectOAuth`).
  * Only a browser with a pending attempt is connected, and the first callback
  * to reach an attempt spends it (see docs/security.md).
  */
@@ -44,6 +45,10 @@ export function callback(ctx: FlowContext): AsyncHandler {
       await connectDesktop(ctx, req, res, live, attempt, frob);
       return;
     }
+    if (ctx.mode === 'oauth') {
+      await connectOAuth(ctx, req, res, live, query);
+      return;
+    }
     // Web mode: the callback carries nothing that names its attempt, so the first callback to reach an attempt spends
     // it, whatever it carries: a frob from someone else's authorization gets one try, not ten minutes of them.
     const newest = live[live.length - 1] as PendingAttempt;
@@ -51,10 +56,7 @@ export function callback(ctx: FlowContext): AsyncHandler {
     if (!Object.prototype.hasOwnProperty.call(query, 'frob')) {
       // back from ipernity without a frob: the visitor declined
       spend(newest);
-      ctx.metrics?.flowsFailed.inc({ reason: 'DENIED' });
-      flowEvent(req, ctx.logger, 'denied', {}, 'the visitor declined on ipernity');
-      const { t } = languageOf(req);
-      ctx.render(req, res, 200, 'message', { title: t('denied.title'), paragraphs: [t('denied.message')] });
+      declined(ctx, req, res);
       return;
     }
     let frob: ValidatedFrob;
@@ -64,7 +66,7 @@ export function callback(ctx: FlowContext): AsyncHandler {
       spend(newest);
       throw error;
     }
-    const exchanged = await exchange(ctx, req, res, frob, newest, () => spend(newest));
+    const exchanged = await exchange(ctx, req, res, frobGrant(ctx, frob), newest, () => spend(newest));
     // each tab's attempt returns where it started: the one that asked for exactly what was granted, newest first
     if (exchanged) await keep(ctx, req, res, live, attemptFor(live, exchanged.grant.permissions), exchanged);
   };

@@ -11,8 +11,9 @@ import type { FlowContext } from './context';
 import { safeReturnTo } from './return-to';
 
 /**
- * Connecting: exchanging a frob for a token and keeping the connection, what
- * the web callback and the desktop "Complete authorization" share.
+ * Connecting: exchanging what ipernity sent back (a frob, or an OAuth
+ * request token) for a token and keeping the connection, what the web and
+ * OAuth callbacks and the desktop "Complete authorization" share.
  */
 
 /** A frob exchanged: what ipernity granted, and how long it took to answer. */
@@ -45,14 +46,19 @@ export function failed(ctx: FlowContext, req: Request, res: Response, error: unk
   throw error;
 }
 
+/** The grant for a frob (web and desktop modes). */
+export function frobGrant(ctx: FlowContext, frob: ValidatedFrob): () => Promise<TokenGrant> {
+  return () => ctx.client.getToken(frob);
+}
+
 /**
- * Exchanges the frob; answers the grant, or undefined when the answer is already sent. `spend` runs before any
- * error is answered (the attempt this exchange used is then gone from the browser).
+ * Obtains the grant (`obtain`: `frobGrant`, or OAuth's access token); answers it, or undefined when the answer is
+ * already sent. `spend` runs before any error is answered (the attempt this exchange used is then gone from the browser).
  */
-export async function exchange(ctx: FlowContext, req: Request, res: Response, frob: ValidatedFrob, attempt: PendingAttempt, spend: () => void): Promise<Exchanged | undefined> {
+export async function exchange(ctx: FlowContext, req: Request, res: Response, obtain: () => Promise<TokenGrant>, attempt: PendingAttempt, spend: () => void): Promise<Exchanged | undefined> {
   const asked = performance.now();
   try {
-    const grant = await ctx.client.getToken(frob);
+    const grant = await obtain();
     // how long ipernity took, on the request's line: what the callback's time is made of
     return { grant, upstreamMs: Math.round((performance.now() - asked) * 100) / 100 };
   } catch (error) {
@@ -102,7 +108,7 @@ export async function keep(ctx: FlowContext, req: Request, res: Response, attemp
 
 /** Desktop mode: exchanges the attempt's frob and keeps the connection. */
 export async function connectDesktop(ctx: FlowContext, req: Request, res: Response, attempts: readonly PendingAttempt[], attempt: PendingAttempt, frob: ValidatedFrob): Promise<void> {
-  const exchanged = await exchange(ctx, req, res, frob, attempt, () => undefined);
+  const exchanged = await exchange(ctx, req, res, frobGrant(ctx, frob), attempt, () => undefined);
   if (exchanged) await keep(ctx, req, res, attempts, attempt, exchanged);
 }
 

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { buildAuthorizeUrl, type RequestedPermissions, type ValidatedFrob } from '../ipernity';
+import { buildAuthorizeUrl, buildOAuthAuthorizeUrl, type RequestedPermissions, type ValidatedFrob } from '../ipernity';
 import type { AuthMode } from '../config';
 import type { ConnectRouterOptions } from './router';
 import { tokenCheckOptions, type TokenCheckOptions } from './token-check';
@@ -13,10 +13,15 @@ export interface FlowContext extends ConnectRouterOptions {
   tokenCheck: TokenCheckOptions;
   /** ipernity's authorization link for these permissions, signed with the API secret (desktop: with the frob). */
   authorizeLink(permissions: RequestedPermissions, frob?: ValidatedFrob): string;
+  /** OAuth mode: the authorization address for an attempt's request token. */
+  oauthAuthorizeLink(permissions: RequestedPermissions, requestToken: string): string;
+  /** OAuth mode: where ipernity sends the browser back (`oauth_callback`). */
+  callbackUrl: string;
 }
 
 export function flowContext(options: ConnectRouterOptions): FlowContext {
-  const { apiKey, apiSecret, authorizeUrl } = options.ipernity;
+  const { apiKey, apiSecret, authorizeUrl, oauth, callbackUrl } = options.ipernity;
+  if (options.ipernity.mode === 'oauth' && (!oauth || !callbackUrl)) throw new Error('OAuth mode needs ipernity.oauth.authorizeUrl and ipernity.callbackUrl (this router\'s /connect/callback, absolute)');
   return {
     ...options,
     mode: options.ipernity.mode,
@@ -24,6 +29,8 @@ export function flowContext(options: ConnectRouterOptions): FlowContext {
     rateLimit: options.rateLimit ?? ((_req, _res, next) => next()),
     tokenCheck: tokenCheckOptions(options.client, options.cipher, options.tokenCheckIntervalMs, options.metrics, options.logger),
     authorizeLink: (permissions, frob) => buildAuthorizeUrl({ authorizeUrl, apiKey, apiSecret, permissions, frob }),
+    oauthAuthorizeLink: (permissions, requestToken) => buildOAuthAuthorizeUrl(oauth?.authorizeUrl ?? '', requestToken, permissions),
+    callbackUrl: callbackUrl ?? '',
   };
 }
 

@@ -1,6 +1,6 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { Logger } from 'pino';
-import type { IpernityClient, RequestedPermissions } from '../ipernity';
+import type { IpernityClient, OAuthEndpoints, RequestedPermissions } from '../ipernity';
 import type { AuthMode } from '../config';
 import type { Csrf } from '../security/csrf';
 import type { TokenCipher } from '../security/token-cipher';
@@ -28,6 +28,10 @@ export interface ConnectRouterOptions {
     permissions: RequestedPermissions;
     /** The application's name, as the pages say it. */
     appName: string;
+    /** OAuth mode: the authorization page (`…/apps/oauth/authorize`). */
+    oauth?: Pick<OAuthEndpoints, 'authorizeUrl'>;
+    /** OAuth mode: this router's `/connect/callback` as an absolute address, sent as `oauth_callback`. */
+    callbackUrl?: string;
   };
   cipher: TokenCipher;
   /** Where the browser keeps the attempts it started. */

@@ -1,4 +1,4 @@
-import { parsePermissionQuery, union, type ValidatedFrob } from '../ipernity';
+import { parsePermissionQuery, union, type OAuthCredential, type ValidatedFrob } from '../ipernity';
 import { randomValue } from '../security/random';
 import type { PendingAttempt } from '../sessions/session-data';
 import { flowEvent } from '../web/logging';
@@ -9,7 +9,8 @@ import { safeReturnTo } from './return-to';
 
 /**
  * `POST /connect`: records the attempt in the browser, then 303 to ipernity's
- * signed link (desktop: first `auth.getFrob`, then "Complete authorization").
+ * signed link (desktop: first `auth.getFrob`, then "Complete authorization";
+ * OAuth: first a request token, then its authorization address).
  */
 export function startFlow(ctx: FlowContext): AsyncHandler {
   return async function startFlow(req, res) {
@@ -21,6 +22,17 @@ export function startFlow(ctx: FlowContext): AsyncHandler {
     const permissions = connection ? union(connection.permissions, requested) : requested;
     const attempt: PendingAttempt = { nonce: randomValue(), permissions, returnTo, startedAt: Date.now() };
     let frob: ValidatedFrob | undefined;
+    if (ctx.mode === 'oauth') {
+      let requestToken: OAuthCredential;
+      try {
+        requestToken = await ctx.client.requestToken(ctx.callbackUrl);
+      } catch (error) {
+        failed(ctx, req, res, error, attempt);
+      }
+      // sealed in the attempts cookie: the callback must bring this token back, and its secret signs the exchange
+      attempt.requestToken = requestToken.token;
+      attempt.requestSecret = requestToken.secret;
+    }
     if (ctx.mode === 'desktop') {
       try {
         frob = await ctx.client.getFrob();
@@ -33,6 +45,7 @@ export function startFlow(ctx: FlowContext): AsyncHandler {
     ctx.metrics?.flowsStarted.inc({ mode: ctx.mode });
     flowEvent(req, ctx.logger, 'flow_started', { mode: ctx.mode, permissions }, 'connection flow started');
     if (frob) seeOther(res, `${ctx.basePath}/connect/complete?attempt=${attempt.nonce}`);
+    else if (attempt.requestToken) seeOther(res, ctx.oauthAuthorizeLink(permissions, attempt.requestToken));
     else seeOther(res, ctx.authorizeLink(permissions));
   };
 }

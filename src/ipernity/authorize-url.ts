@@ -21,3 +21,15 @@ export function buildAuthorizeUrl(input: AuthorizeLinkInput): string {
   for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
   return url.toString();
 }
+
+/**
+ * OAuth mode: the authorization address for a request token, with the
+ * `perm_*` parameters ipernity adds to OAuth's (unsigned: the request token
+ * names the application).
+ */
+export function buildOAuthAuthorizeUrl(authorizeUrl: string, requestToken: string, permissions: RequestedPermissions): string {
+  const url = new URL(authorizeUrl);
+  url.searchParams.set('oauth_token', requestToken);
+  for (const [name, value] of Object.entries(toParams(permissions))) url.searchParams.set(name, value);
+  return url.toString();
+}

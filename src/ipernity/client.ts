@@ -5,6 +5,7 @@ import {
   DEFAULT_RETRY_AFTER_SECONDS,
   IpernityApiError,
   IpernityFileTooLargeError,
+  IpernityOAuthError,
   IpernityPermissionError,
   IpernityPostRequiredError,
   IpernityQuotaError,
@@ -20,6 +21,7 @@ import {
   type TicketResult,
 } from './errors';
 import { isFrob, type ValidatedFrob } from './frob';
+import { decodeCredential, OAuthSigner, parseTokenAnswer, type OAuthCredential, type OAuthEndpoints, type OAuthSignatureMethod } from './oauth';
 import { parseGrantedPermissions, type GrantedPermissions } from './permissions';
 import { sign, type Params } from './signature';
 import {
@@ -70,6 +72,12 @@ export interface IpernityClientOptions {
   uploadIdleTimeoutMs?: number;
   /** Told about every call (for metrics); never given parameters or bodies. */
   onCall?: (method: string, durationMs: number, outcome: CallOutcome) => void;
+  /**
+   * OAuth mode: every call is signed OAuth 1.0a's way (an `Authorization`
+   * header, no `api_sig`, no `auth_token`), and `token` arguments are access
+   * tokens from `encodeCredential`. Absent: ipernity's own `api_sig` signatures.
+   */
+  oauth?: { endpoints: Pick<OAuthEndpoints, 'requestUrl' | 'accessUrl'>; signatureMethod?: OAuthSignatureMethod };
 }
 
 /** Default upper bound for one API call. */
@@ -89,6 +97,12 @@ export interface CallOptions {
    * nothing is checked before sending, the call goes out as given.
    */
   unlisted?: boolean;
+}
+
+/** A call's form and headers, signed the mode's way. */
+interface Signed {
+  form: Record<string, string>;
+  headers: Record<string, string>;
 }
 
 /** What one POST brought back. */
@@ -144,6 +158,13 @@ function apiError(method: string, code: number, message: string, spec: MethodSpe
       return new IpernityRateLimitError(method, message, retryAfterSeconds(retryAfter));
     case 120:
       return new IpernityPostRequiredError(method, message);
+    case 130:
+    case 131:
+    case 132:
+    case 133:
+    case 134:
+    case 135:
+      return new IpernityOAuthError(method, code, message);
     case 2:
       return method === 'upload.file' || method === 'upload.replace' ? new IpernityFileTooLargeError(method, message) : new IpernityApiError(method, code, message);
     default:
@@ -164,12 +185,29 @@ function writes(spec: MethodSpec | undefined): boolean {
  * token, or a required parameter missing. `parts` are sent as parts of their
  * own (an upload's `file`), not as parameters.
  */
-function checkCall(method: string, spec: MethodSpec, params: Params, parts: readonly string[] = []): void {
-  if (spec.token && !params.auth_token) throw new TokenRequiredError(method);
+function checkCall(method: string, spec: MethodSpec, params: Params, token: string | undefined, parts: readonly string[] = []): void {
+  if (spec.token && !token && !params.auth_token) throw new TokenRequiredError(method);
   for (const name of spec.required) {
+    // the token is the connection's, however the mode sends it (auth_token, or OAuth's header)
+    if (name === 'auth_token' && token) continue;
     if (!parts.includes(name) && (params[name] === undefined || params[name] === '')) throw new ParameterMissingError(method, name);
   }
 }
+
+/** OAuth's problem names (the OAuth Problem Reporting extension) as ipernity's codes, for an endpoint that answers them. */
+const OAUTH_PROBLEMS: Readonly<Record<string, number>> = {
+  version_rejected: 130,
+  parameter_absent: 131,
+  timestamp_refused: 132,
+  nonce_used: 133,
+  signature_method_rejected: 135,
+  signature_invalid: 105,
+  consumer_key_unknown: 101,
+  token_rejected: 107,
+  token_used: 107,
+  token_expired: 107,
+  token_revoked: 107,
+};
 
 /** The metrics outcome of an error `#answer` threw. */
 function outcomeOf(error: unknown): CallOutcome {
@@ -207,9 +245,11 @@ export class IpernityClient {
   readonly #options: IpernityClientOptions;
   readonly #base: string;
   readonly #agent: http.Agent;
+  readonly #oauth: OAuthSigner | undefined;
 
   constructor(options: IpernityClientOptions) {
     this.#options = options;
+    this.#oauth = options.oauth && new OAuthSigner({ consumerKey: options.apiKey, consumerSecret: options.apiSecret, signatureMethod: options.oauth.signatureMethod ?? 'HMAC-SHA1' });
     this.#base = options.apiUrl.replace(/\/+$/, '');
     // One pool for the API host. Node lets an idle socket go a second before the server's
     // `Keep-Alive: timeout=N` hint only when the agent has a timeout of its own: without one the
@@ -242,6 +282,59 @@ export class IpernityClient {
   }
 
   /**
+   * OAuth mode, the flow's first step: a request token for one attempt, its
+   * callback (`oauth_callback`) signed with it. Keep the token and its
+   * secret for the callback; send the visitor to `buildOAuthAuthorizeUrl`.
+   */
+  requestToken(callbackUrl: string): Promise<OAuthCredential> {
+    return this.#tokenRequest('oauth.request', 'requestUrl', undefined, { oauth_callback: callbackUrl });
+  }
+
+  /**
+   * OAuth mode, once the visitor is back: the access token for an
+   * authorized request token (ipernity has no `oauth_verifier`: the request
+   * token, signed with its secret, is the proof). Single use, like a frob.
+   * `encodeCredential` makes it the `token` of every later call.
+   */
+  accessToken(requestToken: OAuthCredential): Promise<OAuthCredential> {
+    return this.#tokenRequest('oauth.access', 'accessUrl', requestToken);
+  }
+
+  async #tokenRequest(name: string, endpoint: 'requestUrl' | 'accessUrl', token: OAuthCredential | undefined, extra: Record<string, string> = {}): Promise<OAuthCredential> {
+    const oauth = this.#options.oauth;
+    if (!oauth || !this.#oauth) throw new Error(`${name} needs a client made for OAuth mode`);
+    const url = oauth.endpoints[endpoint];
+    const started = performance.now();
+    const report = (outcome: CallOutcome): void => {
+      this.#options.onCall?.(name, performance.now() - started, outcome);
+    };
+    let raw: RawAnswer;
+    try {
+      raw = await this.#postOnce(url, '', { authorization: this.#oauth.header({ method: 'POST', url }, token, extra) }, started + this.#options.timeoutMs, false);
+    } catch (error) {
+      report(error instanceof DeadlineError ? 'timeout' : 'network');
+      if (error instanceof DeadlineError) throw new UpstreamTimeoutError(name, this.#options.timeoutMs, { cause: error });
+      throw new UpstreamNetworkError(name, { cause: error });
+    }
+    const answer = parseTokenAnswer(raw.text);
+    if (answer && raw.status >= 200 && raw.status <= 299) {
+      report('ok');
+      return { token: answer.token, secret: answer.secret };
+    }
+    // a refusal: ipernity's JSON error (its codes, 130-135 among them) or OAuth's `oauth_problem` form
+    const problem = OAUTH_PROBLEMS[new URLSearchParams(raw.text.trim()).get('oauth_problem') ?? ''];
+    if (problem !== undefined) {
+      report('api_error');
+      throw apiError(name, problem, `oauth_problem ${new URLSearchParams(raw.text.trim()).get('oauth_problem') ?? ''}`, undefined, raw.retryAfter);
+    }
+    // ipernity's JSON error is read for its code whatever the HTTP status it came with
+    const json = raw.text.trimStart().startsWith('{');
+    return this.#answer(name, undefined, json ? { ...raw, status: 200 } : raw, report, () => {
+      throw new UpstreamBadResponseError(name, 'no oauth_token and oauth_token_secret in the answer');
+    });
+  }
+
+  /**
    * Any API method, signed and sent by POST (every method accepts POST; 44 require it);
    * answers the parsed JSON once `api.status` is `ok`. Refused before anything is sent:
    * a method not in the list (`UnknownMethodError`, unless `{ unlisted: true }`), one
@@ -271,12 +364,30 @@ export class IpernityClient {
     }
   }
 
+  /**
+   * The one signed call for a connection, in either mode: ipernity's
+   * `api_key`, `auth_token` and `api_sig` among the parameters, or (OAuth
+   * mode) the parameters as given and an `Authorization` header signed with
+   * the consumer secret and the access token's. A token that is not an
+   * access token (one kept before the mode changed) is sent as one without
+   * a secret: ipernity refuses it as it refuses a revoked one.
+   */
+  #sign(url: string, method: string, params: Params, token: string | undefined): Signed {
+    if (!this.#oauth) {
+      const form: Record<string, string> = { ...params, api_key: this.#options.apiKey };
+      if (token !== undefined) form.auth_token = token;
+      form.api_sig = sign(form, this.#options.apiSecret, method);
+      return { form, headers: {} };
+    }
+    const credential = token === undefined ? undefined : (decodeCredential(token) ?? { token, secret: '' });
+    return { form: { ...params }, headers: { authorization: this.#oauth.header({ method: 'POST', url, params }, credential) } };
+  }
+
   async #call(method: string, params: Params, token: string | undefined, options: CallOptions): Promise<Json> {
     const spec = options.unlisted ? findMethod(method) : methodSpec(method);
-    const signed: Record<string, string> = { ...params, api_key: this.#options.apiKey };
-    if (token !== undefined) signed.auth_token = token;
-    if (spec && !options.unlisted) checkCall(method, spec, signed);
-    signed.api_sig = sign(signed, this.#options.apiSecret, method);
+    if (spec && !options.unlisted) checkCall(method, spec, params, token);
+    const url = `${this.#base}/${encodeURIComponent(method)}/json`;
+    const signed = this.#sign(url, method, params, token);
 
     const started = performance.now();
     const report = (outcome: CallOutcome): void => {
@@ -287,7 +398,7 @@ export class IpernityClient {
     let text: string;
     let retryAfter: string | undefined;
     try {
-      ({ status, text, retryAfter } = await this.#post(`${this.#base}/${encodeURIComponent(method)}/json`, new URLSearchParams(signed).toString(), deadline, !writes(spec)));
+      ({ status, text, retryAfter } = await this.#post(url, new URLSearchParams(signed.form).toString(), signed.headers, deadline, !writes(spec)));
     } catch (error) {
       if (error instanceof DeadlineError) {
         report('timeout');
@@ -349,11 +460,9 @@ export class IpernityClient {
   async upload(file: UploadFile, params: UploadParams = {}, token?: string, options: UploadOptions = {}): Promise<UploadAnswer> {
     const method = 'upload.file';
     const spec = methodSpec(method);
-    const signed: Record<string, string> = { ...(params as Record<string, string>), api_key: this.#options.apiKey };
-    if (token !== undefined) signed.auth_token = token;
     const size = Buffer.isBuffer(file.stream) ? file.stream.length : file.size;
     try {
-      checkCall(method, spec, signed, ['file']);
+      checkCall(method, spec, params as Params, token, ['file']);
       if (size === 0) throw new ParameterMissingError(method, 'file');
       if (!Buffer.isBuffer(file.stream) && (file.stream.readableEnded || file.stream.destroyed)) throw new UploadSourceError(method, 'the stream was already read or destroyed');
       if (size !== undefined && !(Number.isSafeInteger(size) && size > 0)) throw new UploadSourceError(method, `size ${String(size)} is not a number of bytes`);
@@ -361,7 +470,9 @@ export class IpernityClient {
       if (!Buffer.isBuffer(file.stream)) file.stream.destroy();
       throw error;
     }
-    signed.api_sig = sign(signed, this.#options.apiSecret, method);
+    const url = `${this.#base}/${method}/json`;
+    // the file part is not signed, in either mode
+    const signed = this.#sign(url, method, params as Params, token);
 
     const started = performance.now();
     const report = (outcome: CallOutcome): void => {
@@ -370,10 +481,10 @@ export class IpernityClient {
     const idleMs = options.idleTimeoutMs ?? this.#options.uploadIdleTimeoutMs ?? DEFAULT_UPLOAD_IDLE_TIMEOUT_MS;
     let raw: RawAnswer;
     try {
-      // the credentials first, then the method's parameters, then the file
-      const { api_key, auth_token, api_sig, ...rest } = signed;
-      const fields = { api_key, ...(auth_token === undefined ? {} : { auth_token }), api_sig, ...rest } as Record<string, string>;
-      raw = await postMultipart(`${this.#base}/${method}/json`, method, multipartFrame(fields, file), file.stream, size, idleMs);
+      // the credentials first (frob mode), then the method's parameters, then the file
+      const { api_key, auth_token, api_sig, ...rest } = signed.form;
+      const fields = { ...(api_key === undefined ? {} : { api_key }), ...(auth_token === undefined ? {} : { auth_token }), ...(api_sig === undefined ? {} : { api_sig }), ...rest } as Record<string, string>;
+      raw = await postMultipart(url, method, multipartFrame(fields, file), file.stream, size, idleMs, signed.headers);
     } catch (error) {
       if (error instanceof IdleTimeoutError) {
         report('timeout');
@@ -420,12 +531,12 @@ export class IpernityClient {
    * that changes nothing (`resend`): a reset can also come after the server
    * took the request in, and a write sent twice could be made twice.
    */
-  async #post(url: string, body: string, deadline: number, resend: boolean): Promise<RawAnswer> {
+  async #post(url: string, body: string, headers: Record<string, string>, deadline: number, resend: boolean): Promise<RawAnswer> {
     try {
-      return await this.#postOnce(url, body, deadline, this.#agent);
+      return await this.#postOnce(url, body, headers, deadline, this.#agent);
     } catch (error) {
       if (!(error instanceof StaleSocketError) || !resend) throw error instanceof StaleSocketError ? error.original : error;
-      return this.#postOnce(url, body, deadline, false);
+      return this.#postOnce(url, body, headers, deadline, false);
     }
   }
 
@@ -435,7 +546,7 @@ export class IpernityClient {
    * cost every call its abort listeners, and a timer that ran its full
    * length after the call was over.
    */
-  #postOnce(url: string, body: string, deadline: number, agent: http.Agent | false): Promise<RawAnswer> {
+  #postOnce(url: string, body: string, headers: Record<string, string>, deadline: number, agent: http.Agent | false): Promise<RawAnswer> {
     return new Promise((resolve, reject) => {
       const transport = url.startsWith('https:') ? https : http;
       let timedOut = false;
@@ -444,7 +555,7 @@ export class IpernityClient {
         {
           method: 'POST',
           agent,
-          headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', 'content-length': Buffer.byteLength(body) },
+          headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', 'content-length': Buffer.byteLength(body) },
         },
         (response) => {
           const chunks: Buffer[] = [];

@@ -85,6 +85,29 @@ export class IpernityPostRequiredError extends IpernityApiError {
   }
 }
 
+/** ipernity's OAuth codes (130-135) by their stable code. */
+const OAUTH_CODES: Readonly<Record<number, ErrorCode>> = {
+  130: Codes.IPERNITY_OAUTH_VERSION,
+  131: Codes.IPERNITY_OAUTH_PARAMETER_MISSING,
+  132: Codes.IPERNITY_OAUTH_CLOCK_SKEW,
+  133: Codes.IPERNITY_OAUTH_NONCE_USED,
+  134: Codes.IPERNITY_OAUTH_TIMESTAMP,
+  135: Codes.IPERNITY_OAUTH_SIGNATURE_METHOD,
+};
+
+/**
+ * ipernity refused a request's OAuth parameters (130 version, 131 a parameter
+ * missing, 132 clock skew, 133 nonce used, 134 timestamp, 135 signature
+ * method): what this server signed, never the visitor's doing. 132 and 134
+ * say in the message (and so in the log) to check the server's clock.
+ */
+export class IpernityOAuthError extends IpernityApiError {
+  override readonly name = 'IpernityOAuthError';
+  constructor(method: string, apiCode: number, apiMessage: string) {
+    super(method, apiCode, apiCode === 132 || apiCode === 134 ? `${apiMessage} (check this server's clock: OAuth timestamps must be within minutes of ipernity's)` : apiMessage, OAUTH_CODES[apiCode] ?? Codes.IPERNITY_API_ERROR);
+  }
+}
+
 /** `upload.file`'s (and `upload.replace`'s) 2: the file is over the account's size limit, per file or in all (see `account.getQuota`). */
 export class IpernityFileTooLargeError extends IpernityApiError {
   override readonly name = 'IpernityFileTooLargeError';

@@ -7,3 +7,4 @@ export * from './frob';
 export * from './authorize-url';
 export * from './client';
 export * from './media';
+export * from './oauth';

@@ -133,10 +133,10 @@ function slices(bytes: Buffer): Readable {
  * `size` (the request is aborted), or the transport's error. On failure the
  * request and the source are destroyed.
  */
-export function postMultipart(url: string, method: string, frame: MultipartFrame, source: Readable | Buffer, size: number | undefined, idleMs: number): Promise<MultipartAnswer> {
+export function postMultipart(url: string, method: string, frame: MultipartFrame, source: Readable | Buffer, size: number | undefined, idleMs: number, signedHeaders: Readonly<Record<string, string>> = {}): Promise<MultipartAnswer> {
   return new Promise((resolve, reject) => {
     const transport = url.startsWith('https:') ? https : http;
-    const headers: http.OutgoingHttpHeaders = { 'content-type': `multipart/form-data; boundary=${frame.boundary}`, accept: 'application/json' };
+    const headers: http.OutgoingHttpHeaders = { ...signedHeaders, 'content-type': `multipart/form-data; boundary=${frame.boundary}`, accept: 'application/json' };
     const expected = Buffer.isBuffer(source) ? source.length : size;
     // without a length node:http sends the body chunked
     if (expected !== undefined) headers['content-length'] = frame.head.length + expected + frame.tail.length;

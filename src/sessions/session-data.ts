@@ -10,6 +10,9 @@ export interface PendingAttempt {
   startedAt: number;
   /** Desktop mode: the frob from `auth.getFrob`, put in the authorization link. */
   frob?: string;
+  /** OAuth mode: the request token obtained for this attempt (the callback must bring it back) and its secret. */
+  requestToken?: string;
+  requestSecret?: string;
 }
 
 /** The visitor's ipernity connection as kept in the session (the token sealed). */

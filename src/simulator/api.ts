@@ -6,7 +6,7 @@ import type { RequestedPermissions } from '../ipernity/permissions';
 import { ApiFailure, flatten, sendFailure, sendOk } from './common';
 import type { FaultSwitch } from './faults';
 import { PHOTO_METHODS, type Handler, type PhotoContext } from './photos';
-import { admit } from './rules';
+import { admitRequest } from './rules';
 import type { SimulatedUser, SimulatorState } from './state';
 import { receiveUpload, UPLOAD_METHODS } from './upload';
 
@@ -35,7 +35,7 @@ const ACCOUNT_METHODS: Readonly<Record<string, Handler>> = {
     if (!exchanged) throw new ApiFailure(2, 'Invalid frob');
     return grantJson(state, exchanged.token, exchanged.record.userId, exchanged.record.permissions);
   },
-  'auth.checkToken': (call, { state }) => grantJson(state, call.params.auth_token ?? '', call.token?.userId ?? '', call.token?.permissions ?? {}),
+  'auth.checkToken': (call, { state }) => grantJson(state, call.tokenValue ?? '', call.token?.userId ?? '', call.token?.permissions ?? {}),
   'user.get'(call, { state, library, base }) {
     const user = state.users.get(call.params.user_id ?? '');
     if (!user) throw new ApiFailure(1, 'User not found');
@@ -105,7 +105,7 @@ export function apiRoutes(router: Router, { state, faults, context, base }: ApiO
       flatten((req.body ?? {}) as Record<string, unknown>, params, repeated);
       try {
         if (req.params.format !== 'json') throw new ApiFailure(102);
-        const call = admit(state, method, params, repeated, req.method);
+        const call = admitRequest(state, req, method, params, repeated);
         if (fault?.apiError) throw new ApiFailure(fault.apiError);
         const handler = Object.prototype.hasOwnProperty.call(IMPLEMENTED, method) ? IMPLEMENTED[method] : undefined;
         if (!handler) throw new ApiFailure(103, `${method} is in ipernity's method list, but the simulator does not implement it (docs/simulator.md lists those it does)`);

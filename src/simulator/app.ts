@@ -3,6 +3,7 @@ import express, { type Router } from 'express';
 import { Eta } from 'eta';
 import { apiRoutes } from './api';
 import { authorizeRoutes } from './authorize';
+import { oauthRoutes } from './oauth';
 import { controlRoutes } from './control';
 import { settingsRoutes } from './settings';
 import { DEFAULT_FROB_TTL_MS, SimulatorState, type SimulatedApp, type SimulatedUser } from './state';
@@ -75,6 +76,7 @@ export function createSimulator(options: SimulatorOptions): Simulator {
   const limits = { maxFileBytes: uploads.maxFileBytes, maxTotalBytes: uploads.maxTotalBytes };
   const router = express.Router();
   authorizeRoutes(router, { state, users, eta, origin: options.origin, csrfSecret: options.csrfSecret });
+  oauthRoutes(router, state);
   settingsRoutes(router, { state, users, eta, origin: options.origin, csrfSecret: options.csrfSecret });
   apiRoutes(router, { state, faults, context: { state, library, limits, tickets }, base: options.base });
   mediaRoutes(router, { library, state, eta, base: options.base });

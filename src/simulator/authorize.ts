@@ -18,7 +18,24 @@ export interface AuthorizeOptions {
   csrfSecret?: string;
 }
 
-/** ipernity's authorization page (`/apps/authorize`): who the application is, what it asks, Authorize or Deny. */
+/** An authorization link, checked: the application, what it asks, and how the visitor goes back. */
+interface Link {
+  app: SimulatedApp;
+  permissions: RequestedPermissions;
+  /** Desktop keys: the frob the link carries (the visitor goes back by hand). */
+  frob?: string;
+  /** OAuth: the request token the link carries. */
+  requestToken?: string;
+  /** Where the browser goes back: the key's callback URL, or the request token's `oauth_callback`. */
+  callback?: string;
+}
+
+/** True for the OAuth authorization page's address. */
+function oauthLink(path: string): boolean {
+  return path.startsWith('/apps/oauth/');
+}
+
+/** ipernity's authorization page (`/apps/authorize`, and `/apps/oauth/authorize` for OAuth): who the application is, what it asks, Authorize or Deny. */
 export function authorizeRoutes(router: Router, { state, users, eta, ...options }: AuthorizeOptions): void {
   // The authorization form gets the app's own CSRF protection (Fetch Metadata, Origin, signed double submit).
   const forms = simulatorForms({ state, eta, origin: options.origin, csrfSecret: options.csrfSecret });
@@ -27,38 +44,54 @@ export function authorizeRoutes(router: Router, { state, users, eta, ...options 
 
   const page = (res: Response, status: number, template: string, data: Record<string, unknown>): void => forms.page(res.req, res, status, template, data);
 
+  const fail = (res: Response, code: number, detail?: string): undefined => {
+    page(res, 400, 'simulator/message', { title: 'Authorization link refused', message: `Error ${code}: ${MESSAGES[code] ?? detail}${detail ? ` (${detail})` : ''}` });
+    return undefined;
+  };
+
+  /** The link's permissions; answers a page and undefined when they are wrong. */
+  function permissionsOf(flat: Record<string, string>, res: Response): RequestedPermissions | undefined {
+    try {
+      return parsePermissionQuery(flat) ?? {};
+    } catch (error) {
+      return fail(res, 0, (error as Error).message);
+    }
+  }
+
   /** Checks an authorization link's parameters; answers a page and undefined when they are wrong. */
-  function checkLink(params: Record<string, unknown>, res: Response): { app: SimulatedApp; permissions: RequestedPermissions; frob?: string } | undefined {
-    const fail = (code: number, detail?: string): undefined => {
-      page(res, 400, 'simulator/message', { title: 'Authorization link refused', message: `Error ${code}: ${MESSAGES[code] ?? detail}${detail ? ` (${detail})` : ''}` });
-      return undefined;
-    };
+  function checkLink(params: Record<string, unknown>, res: Response): Link | undefined {
     const flat: Record<string, string> = {};
     const repeated = new Set<string>();
     flatten(params, flat, repeated);
-    if (repeated.size) return fail(0, `repeated parameter ${[...repeated].join(', ')}`);
-    const apiKey = flat.api_key;
-    if (!apiKey) return fail(100);
-    const app = state.apps.get(apiKey);
-    if (!app) return fail(101);
-    if (!flat.api_sig) return fail(104);
-    if (sign(flat, app.apiSecret) !== flat.api_sig) return fail(105);
-    let permissions: RequestedPermissions;
-    try {
-      permissions = parsePermissionQuery(flat) ?? {};
-    } catch (error) {
-      return fail(0, (error as Error).message);
+    if (repeated.size) return fail(res, 0, `repeated parameter ${[...repeated].join(', ')}`);
+    if (oauthLink(res.req.path)) {
+      // OAuth: the request token names the application; the link itself is not signed
+      const requestToken = flat.oauth_token;
+      if (!requestToken) return fail(res, 131, 'oauth_token missing');
+      const record = state.liveRequestToken(requestToken);
+      const app = record && state.apps.get(record.apiKey);
+      if (!record || !app) return fail(res, 107, 'the request token is unknown, used or expired');
+      const permissions = permissionsOf(flat, res);
+      return permissions && { app, permissions, requestToken, callback: record.callback };
     }
+    const apiKey = flat.api_key;
+    if (!apiKey) return fail(res, 100);
+    const app = state.apps.get(apiKey);
+    if (!app) return fail(res, 101);
+    if (!flat.api_sig) return fail(res, 104);
+    if (sign(flat, app.apiSecret) !== flat.api_sig) return fail(res, 105);
+    const permissions = permissionsOf(flat, res);
+    if (!permissions) return undefined;
     if (flat.frob !== undefined) {
-      if (!state.liveFrob(apiKey, flat.frob)) return fail(2, 'the frob is unknown, used or expired');
+      if (!state.liveFrob(apiKey, flat.frob)) return fail(res, 2, 'the frob is unknown, used or expired');
       return { app, permissions, frob: flat.frob };
     }
-    if (!app.callbackUrl) return fail(0, 'this key has no callback URL: a desktop key needs a frob in the link');
-    return { app, permissions };
+    if (!app.callbackUrl) return fail(res, 0, 'this key has no callback URL: a desktop key needs a frob in the link');
+    return { app, permissions, callback: app.callbackUrl };
   }
 
-  // The authorization page: who the application is, what it asks, Authorize or Deny.
-  router.get('/apps/authorize', function authorizePage(req, res) {
+  // The authorization page: who the application is, what it asks, Authorize or Deny (the same page for OAuth's request tokens).
+  router.get(['/apps/authorize', '/apps/oauth/authorize'], function authorizePage(req, res) {
     const link = checkLink(req.query as Record<string, unknown>, res);
     if (!link) return;
     const hidden = Object.entries(req.query as Record<string, string>).filter(([name]) => name !== CSRF_FIELD);
@@ -77,7 +110,7 @@ export function authorizeRoutes(router: Router, { state, users, eta, ...options 
   // The visitor's decision: web keys go back to the callback, desktop keys get a "go back" page.
   // The body is parsed first: the CSRF check reads the form's `_csrf` field.
   router.post(
-    '/apps/authorize',
+    ['/apps/authorize', '/apps/oauth/authorize'],
     express.urlencoded({ extended: false, limit: '8kb' }),
     forms.verify('Authorization form refused', (reason) => `This authorization form was sent from another site or lacked its security token (${reason}). Nothing was authorized: go back to the application and connect again.`),
     function authorizeDecision(req, res) {
@@ -93,8 +126,13 @@ export function authorizeRoutes(router: Router, { state, users, eta, ...options 
       if (decision !== 'authorize') {
         if (link.frob) {
           page(res, 200, 'simulator/message', { title: 'Access denied', message: `You did not give ${link.app.name} access. You can close this page and go back to the application.` });
+        } else if (link.requestToken) {
+          // OAuth: back without oauth_token, naming the declined one in `denied` (the convention of OAuth 1.0a peers)
+          const target = new URL(link.callback as string);
+          target.searchParams.set('denied', link.requestToken);
+          res.redirect(303, target.toString());
         } else {
-          res.redirect(303, link.app.callbackUrl as string);
+          res.redirect(303, link.callback as string);
         }
         return;
       }
@@ -104,9 +142,15 @@ export function authorizeRoutes(router: Router, { state, users, eta, ...options 
         page(res, 200, 'simulator/message', { title: 'Authorized', message: `${link.app.name} can now use your account. You can go back to the application and complete the authorization.` });
         return;
       }
-      const frob = state.createAuthorizedFrob(link.app.apiKey, user.userId, link.permissions);
-      const target = new URL(link.app.callbackUrl as string);
-      target.searchParams.set('frob', frob);
+      const target = new URL(link.callback as string);
+      if (link.requestToken) {
+        // OAuth: the request token is authorized and goes back as it came (ipernity has no oauth_verifier)
+        const record = state.liveRequestToken(link.requestToken);
+        if (record) record.grant = { userId: user.userId, permissions: link.permissions };
+        target.searchParams.set('oauth_token', link.requestToken);
+      } else {
+        target.searchParams.set('frob', state.createAuthorizedFrob(link.app.apiKey, user.userId, link.permissions));
+      }
       res.redirect(303, target.toString());
     },
   );

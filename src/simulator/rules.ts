@@ -3,6 +3,8 @@ import { rank, type RequestedPermissions } from '../ipernity/permissions';
 import { sign } from '../ipernity/signature';
 import { ApiFailure } from './common';
 import type { Viewer } from './library';
+import type { Request } from 'express';
+import { accessTokenSecret, isOAuthRequest, verifyOAuth, type OAuthIdentity } from './oauth';
 import type { SimulatedApp, SimulatorState, TokenRecord } from './state';
 
 /** A call that passed ipernity's common checks: who calls, for whom, with what. */
@@ -13,6 +15,8 @@ export interface Admitted {
   params: Readonly<Record<string, string>>;
   /** The token's grant, when the call carries a valid one. */
   token?: TokenRecord;
+  /** That token as sent (`auth_token`, or the OAuth access token the call was signed with). */
+  tokenValue?: string;
   /** The token's user and whether its grant reads private photos; undefined for an anonymous call. */
   viewer?: Viewer;
 }
@@ -28,9 +32,12 @@ export function grantedLevel(permissions: RequestedPermissions | undefined, item
  * the signature where the method is signed or one is given (104, 105), the
  * token where needed or given (106, 107, 108), the permission where the method
  * needs a token (110; a method without one answers what an anonymous visitor
- * sees instead), then the required parameters (1).
+ * sees instead), then the required parameters (1). An OAuth-signed call
+ * (`oauth`, checked by `verifyOAuth`) has no api_key, api_sig or auth_token:
+ * its consumer and access token stand for them.
  */
-export function admit(state: SimulatorState, method: string, params: Readonly<Record<string, string>>, repeated: ReadonlySet<string>, httpMethod: string, unsigned: readonly string[] = []): Admitted {
+export function admit(state: SimulatorState, method: string, params: Readonly<Record<string, string>>, repeated: ReadonlySet<string>, httpMethod: string, unsigned: readonly string[] = [], oauth?: OAuthIdentity): Admitted {
+  if (oauth) return admitOAuth(state, method, params, httpMethod, oauth);
   if (!params.api_key) throw new ApiFailure(100);
   const app = state.apps.get(params.api_key);
   if (!app) throw new ApiFailure(101);
@@ -45,11 +52,41 @@ export function admit(state: SimulatorState, method: string, params: Readonly<Re
   let token: TokenRecord | undefined;
   if (params.auth_token) {
     token = state.token(app.apiKey, params.auth_token);
-    if (!token || token.revoked) throw new ApiFailure(107);
+    // an OAuth access token is honoured on OAuth-signed calls only
+    if (!token || token.revoked || token.secret !== undefined) throw new ApiFailure(107);
     if (state.users.get(token.userId)?.closed) throw new ApiFailure(108);
   } else if (spec.token) {
     throw new ApiFailure(106);
   }
+  return grantOf(method, spec, app, params, token, params.auth_token);
+}
+
+/** `admit` for a request as it came: OAuth-signed (checked by `verifyOAuth` first) or signed ipernity's way. */
+export function admitRequest(state: SimulatorState, req: Request, method: string, params: Readonly<Record<string, string>>, repeated: ReadonlySet<string>, unsigned: readonly string[] = []): Admitted {
+  if (!isOAuthRequest(req, params)) return admit(state, method, params, repeated, req.method, unsigned);
+  const signedParams = Object.fromEntries(Object.entries(params).filter(([name]) => !unsigned.includes(name)));
+  const verified = verifyOAuth(state, req, signedParams, repeated, accessTokenSecret(state));
+  return admit(state, method, verified.params, repeated, req.method, unsigned, verified.identity);
+}
+
+/** An OAuth-signed call (its signature already checked by `verifyOAuth`): the token is the access token it was signed with. */
+function admitOAuth(state: SimulatorState, method: string, params: Readonly<Record<string, string>>, httpMethod: string, oauth: OAuthIdentity): Admitted {
+  const spec = findMethod(method);
+  if (!spec) throw new ApiFailure(103);
+  if (spec.postOnly && httpMethod !== 'POST') throw new ApiFailure(120);
+  let token: TokenRecord | undefined;
+  if (oauth.token !== undefined) {
+    token = state.token(oauth.app.apiKey, oauth.token);
+    if (!token || token.revoked || token.secret === undefined) throw new ApiFailure(107);
+    if (state.users.get(token.userId)?.closed) throw new ApiFailure(108);
+  } else if (spec.token) {
+    throw new ApiFailure(106);
+  }
+  return grantOf(method, spec, oauth.app, params, token, oauth.token);
+}
+
+/** The permission (110) and required parameters (1) of a call whose key, signature and token passed. */
+function grantOf(method: string, spec: MethodSpec, app: SimulatedApp, params: Readonly<Record<string, string>>, token: TokenRecord | undefined, tokenValue: string | undefined): Admitted {
   if (spec.token && spec.permission && grantedLevel(token?.permissions, spec.permission.item) < rank(spec.permission.level)) {
     throw new ApiFailure(110, `Insufficient permissions: ${method} needs ${spec.permission.item}:${spec.permission.level}`);
   }
@@ -57,5 +94,5 @@ export function admit(state: SimulatorState, method: string, params: Readonly<Re
     if (name !== 'auth_token' && name !== 'api_key' && name !== 'file' && !params[name]) throw new ApiFailure(1, `Required parameter missing: ${name}`);
   }
   const viewer = token ? { userId: token.userId, canReadPrivate: grantedLevel(token.permissions, 'doc') >= rank('read') } : undefined;
-  return { method, spec, app, params, ...(token ? { token } : {}), ...(viewer ? { viewer } : {}) };
+  return { method, spec, app, params, ...(token ? { token, ...(tokenValue === undefined ? {} : { tokenValue }) } : {}), ...(viewer ? { viewer } : {}) };
 }

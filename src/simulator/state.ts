@@ -42,7 +42,24 @@ export interface TokenRecord {
   userId: string;
   permissions: RequestedPermissions;
   revoked: boolean;
+  /** An OAuth access token's secret: such a token is honoured only on OAuth-signed calls, a frob token only as `auth_token`. */
+  secret?: string;
 }
+
+/** An OAuth request token: obtained by the application, authorized by the visitor, exchanged once for an access token. */
+export interface RequestTokenRecord {
+  apiKey: string;
+  secret: string;
+  /** Where the authorization page sends the browser back (`oauth_callback`). */
+  callback: string;
+  expiresAt: number;
+  used: boolean;
+  /** Set once the visitor authorized on the authorization page. */
+  grant?: { userId: string; permissions: RequestedPermissions };
+}
+
+/** How far an OAuth timestamp may be from the simulator's clock (132 beyond), and how long a nonce is remembered. */
+export const OAUTH_TIMESTAMP_WINDOW_MS = 5 * 60 * 1000;
 
 /** Default lifetime of a frob, as ipernity says "a few minutes". */
 export const DEFAULT_FROB_TTL_MS = 5 * 60 * 1000;
@@ -56,12 +73,15 @@ function tokenValue(): string {
   return `${randomInt(100_000_000, 999_999_999)}-${randomBytes(8).toString('hex')}`;
 }
 
-/** The simulator's memory: apps, users, frobs and tokens. Nothing is persisted. */
+/** The simulator's memory: apps, users, frobs, OAuth request tokens and tokens. Nothing is persisted. */
 export class SimulatorState {
   readonly apps = new Map<string, SimulatedApp>();
   readonly users = new Map<string, SimulatedUser>();
   readonly #frobs = new Map<string, FrobRecord>();
   readonly #tokens = new Map<string, TokenRecord>();
+  readonly #requestTokens = new Map<string, RequestTokenRecord>();
+  /** Nonces seen per consumer, with the time they may be forgotten (their timestamp has left the window). */
+  readonly #nonces = new Map<string, number>();
 
   constructor(
     apps: readonly SimulatedApp[],
@@ -111,14 +131,61 @@ export class SimulatorState {
     return { token, record: tokenRecord };
   }
 
+  /** OAuth: a request token for this app, to be authorized and then exchanged once (it lives as long as a frob). */
+  createRequestToken(apiKey: string, callback: string): { token: string; secret: string } {
+    if (this.#requestTokens.size >= MAX_FROBS) this.sweep();
+    const token = randomBytes(16).toString('hex');
+    const secret = randomBytes(16).toString('hex');
+    this.#requestTokens.set(token, { apiKey, secret, callback, expiresAt: Date.now() + this.frobTtlMs, used: false });
+    return { token, secret };
+  }
+
+  /** The live request token (any app's), or undefined when unknown, used or expired. */
+  liveRequestToken(token: string): RequestTokenRecord | undefined {
+    const record = this.#requestTokens.get(token);
+    return record && !record.used && record.expiresAt > Date.now() ? record : undefined;
+  }
+
+  /** OAuth: exchanges an authorized request token (once) for an access token bound to its user and grant. */
+  exchangeRequestToken(apiKey: string, token: string): { token: string; secret: string } | undefined {
+    const record = this.liveRequestToken(token);
+    if (!record?.grant || record.apiKey !== apiKey) return undefined;
+    record.used = true;
+    const access = tokenValue();
+    const secret = randomBytes(16).toString('hex');
+    this.#tokens.set(access, { apiKey, userId: record.grant.userId, permissions: record.grant.permissions, revoked: false, secret });
+    return { token: access, secret };
+  }
+
+  /**
+   * Records an OAuth nonce of a consumer (with its token, as RFC 5849 allows);
+   * false when that nonce was already used within the timestamp window (133).
+   */
+  spendNonce(apiKey: string, token: string | undefined, nonce: string, timestampMs: number): boolean {
+    const now = Date.now();
+    if (this.#nonces.size >= MAX_FROBS) {
+      for (const [key, until] of this.#nonces) if (until <= now) this.#nonces.delete(key);
+    }
+    const key = `${apiKey}\n${token ?? ''}\n${nonce}`;
+    const until = this.#nonces.get(key);
+    if (until !== undefined && until > now) return false;
+    this.#nonces.set(key, Math.max(now, timestampMs) + OAUTH_TIMESTAMP_WINDOW_MS);
+    return true;
+  }
+
   token(apiKey: string, token: string): TokenRecord | undefined {
     const record = this.#tokens.get(token);
     return record && record.apiKey === apiKey ? record : undefined;
   }
 
-  /** Every token issued so far (tests scan responses and logs for them). */
+  /**
+   * Every token issued so far, with the OAuth secrets (tests scan responses
+   * and logs for them; a request token itself travels in the browser's
+   * addresses, as OAuth has it, but never its secret).
+   */
   issuedTokens(): string[] {
-    return [...this.#tokens.keys()];
+    const secrets = [...this.#tokens.values()].flatMap((record) => (record.secret ? [record.secret] : []));
+    return [...this.#tokens.keys(), ...secrets, ...[...this.#requestTokens.values()].map((record) => record.secret)];
   }
 
   /** Revokes one token, or every token when none is named; answers how many. */
@@ -157,6 +224,9 @@ export class SimulatorState {
     const now = Date.now();
     for (const [frob, record] of this.#frobs) {
       if (record.used || record.expiresAt <= now) this.#frobs.delete(frob);
+    }
+    for (const [token, record] of this.#requestTokens) {
+      if (record.used || record.expiresAt <= now) this.#requestTokens.delete(token);
     }
   }
 

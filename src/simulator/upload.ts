@@ -6,7 +6,7 @@ import type { Fault } from './faults';
 import { imageFacts } from './images';
 import type { SimulatedDoc } from './library';
 import type { Handler, PhotoContext } from './photos';
-import { admit } from './rules';
+import { admitRequest } from './rules';
 
 type Json = Record<string, unknown>;
 
@@ -283,7 +283,7 @@ export async function receiveUpload(req: Request, res: Response, context: PhotoC
   // the caller went away: nobody to answer
   if (!received) return;
   try {
-    const call = admit(state, 'upload.file', received.fields, received.repeated, 'POST', ['file']);
+    const call = admitRequest(state, req, 'upload.file', received.fields, received.repeated, ['file']);
     if (fault?.apiError) throw new ApiFailure(fault.apiError);
     const file = received.file;
     if (!file || (!file.truncated && file.bytes.length === 0)) throw new ApiFailure(1, 'No file, or an empty one');

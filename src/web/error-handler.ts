@@ -32,7 +32,8 @@ function answerFor(error: unknown): Answer {
   if (error instanceof IpernityApiError) {
     // codes 1 and 2 of auth.getToken answer for the frob the visitor's browser brought back (spent,
     // expired or never issued): ipernity worked, the request did not, so it is a 400, not an outage
-    if (error.method === 'auth.getToken' && (error.apiCode === 1 || error.apiCode === 2)) {
+    // (OAuth mode: the access-token exchange's 107, a request token spent, expired or never authorized)
+    if ((error.method === 'auth.getToken' && (error.apiCode === 1 || error.apiCode === 2)) || (error.method === 'oauth.access' && error.apiCode === 107)) {
       return registered(error.code, { status: 400, page: 'FROB_USED', retry: true });
     }
     // ipernity gives 113 no delay, and 112 none either: the client's default stands in

@@ -47,6 +47,18 @@ describe('loadConfig', () => {
     expect(problems).toContain('SESSION_SECRET');
   });
 
+  it('reads OAuth mode: the three endpoints under IPERNITY_OAUTH_URL, HMAC-SHA1 unless told, PLAINTEXT over https', () => {
+    const config = loadConfig({ ...production, IPERNITY_AUTH_MODE: 'oauth', IPERNITY_OAUTH_SIGNATURE_METHOD: 'PLAINTEXT' });
+    expect(config.ipernity.mode).toBe('oauth');
+    expect(config.ipernity.oauth).toEqual({
+      requestUrl: 'https://www.ipernity.com/apps/oauth/request',
+      authorizeUrl: 'https://www.ipernity.com/apps/oauth/authorize',
+      accessUrl: 'https://www.ipernity.com/apps/oauth/access',
+      signatureMethod: 'PLAINTEXT',
+    });
+    expect(loadConfig({ ...production, IPERNITY_AUTH_MODE: 'oauth' }).ipernity.oauth.signatureMethod).toBe('HMAC-SHA1');
+  });
+
   it.each([
     ['SESSION_STORE', { SESSION_STORE: 'memory' }, 'tests only'],
     ['SESSION_STORE', { SESSION_STORE: 'mongo' }, 'sqlite, redis or memory'],
@@ -56,6 +68,9 @@ describe('loadConfig', () => {
     ['PUBLIC_URL', { PUBLIC_URL: 'photos.example' }, 'absolute http(s) URL'],
     ['PUBLIC_URL', { PUBLIC_URL: 'https://photos.example/app' }, 'without a path'],
     ['IPERNITY_AUTH_MODE', { IPERNITY_AUTH_MODE: 'mobile' }, 'web'],
+    ['IPERNITY_OAUTH_URL', { IPERNITY_OAUTH_URL: 'ipernity.com/apps/oauth' }, 'absolute http(s) URL'],
+    ['IPERNITY_OAUTH_SIGNATURE_METHOD', { IPERNITY_OAUTH_SIGNATURE_METHOD: 'RSA-SHA1' }, 'HMAC-SHA1, MD5 or PLAINTEXT'],
+    ['IPERNITY_OAUTH_SIGNATURE_METHOD', { IPERNITY_OAUTH_SIGNATURE_METHOD: 'PLAINTEXT', IPERNITY_OAUTH_URL: 'http://ipernity.test/apps/oauth' }, 'over https only'],
     ['IPERNITY_PERMISSIONS', { IPERNITY_PERMISSIONS: 'profile:delete' }, 'profile'],
     ['IPERNITY_PERMISSIONS', { IPERNITY_PERMISSIONS: 'methods:doc.getList,doc.getLsit' }, '"doc.getLsit" is not in ipernity\'s method list'],
     ['IPERNITY_PERMISSIONS', { IPERNITY_PERMISSIONS: 'methods:' }, 'names no method'],
