@@ -1,7 +1,7 @@
 import { Busboy, type BusboyFileStream, type BusboyHeaders } from '@fastify/busboy';
 import type { Request, Response } from 'express';
-import { Codes } from '../errors';
-import { findMethod, UploadSourceError, type MethodSpec, type UploadAnswer } from '../ipernity';
+import { Codes, statusOf } from '../errors';
+import { findMethod, IpernityApiError, UploadSourceError, type MethodSpec, type UploadAnswer } from '../ipernity';
 import type { VisitorClient } from '../connection/visitor-client';
 import type { Csrf } from '../security/csrf';
 import { WebError } from '../web/errors';
@@ -13,6 +13,8 @@ const MULTIPART_ROOM = 64 * 1024;
 /** The text fields of an upload, at most (upload.file has 18 optional parameters, and `_csrf`). */
 const MAX_FIELDS = 32;
 const MAX_FIELD_BYTES = 4096;
+/** A body that stops moving this long while no file streams is one the parser stalled on (see `watch` below). */
+const STALL_MS = 1000;
 
 export interface UploadThroughOptions {
   /** UPLOAD_MAX_BYTES: a larger file is refused, or cut off and its upload aborted. */
@@ -94,6 +96,7 @@ export function uploadThrough(options: UploadThroughOptions): (req: Request, res
     let bytes = 0;
     let cut = false;
     let settled = false;
+    let parsed = false;
 
     const finished = new Promise<UploadAnswer>((resolve, reject) => {
       const fail = (error: unknown): void => {
@@ -104,15 +107,23 @@ export function uploadThrough(options: UploadThroughOptions): (req: Request, res
         reject(error);
       };
 
-      parser.on('field', (name: string, value: string) => {
+      // a part with no name (`form-data; filename="a.png"`) comes with `undefined`: read as '', so that it is refused, not thrown on (a crash)
+      parser.on('field', (unnamed: string | undefined, value: string) => {
+        const name = unnamed ?? '';
         if (file) {
           fail(invalid(name.slice(0, 64), `${name.slice(0, 64)} comes after the file: every field must come before it`));
+          return;
+        }
+        // a text part named "file" (no filename) would be signed and sent as a parameter, which ipernity refuses (a 502)
+        if (name === 'file') {
+          fail(invalid('file', 'the file must be a file part (with a filename), not a text field'));
           return;
         }
         const had = fields[name];
         fields[name] = had === undefined ? value : ([] as string[]).concat(had, value);
       });
-      parser.on('file', (name: string, stream: BusboyFileStream, fileName: string | undefined, _encoding: string, mimeType: string | undefined) => {
+      parser.on('file', (unnamed: string | undefined, stream: BusboyFileStream, fileName: string | undefined, _encoding: string, mimeType: string | undefined) => {
+        const name = unnamed ?? '';
         if (name !== 'file') {
           stream.resume();
           fail(invalid(name.slice(0, 64), `the only file part is "file", not "${name.slice(0, 64)}"`));
@@ -148,6 +159,7 @@ export function uploadThrough(options: UploadThroughOptions): (req: Request, res
       parser.on('partsLimit', () => fail(invalid('', 'too many parts')));
       parser.on('error', (error: Error) => fail(invalid('file', `the multipart body cannot be read (${error.message.slice(0, 100)})`)));
       parser.on('finish', () => {
+        parsed = true;
         if (settled) return;
         if (!uploading) {
           fail(invalid('file', 'no file: send one part named "file"'));
@@ -165,6 +177,23 @@ export function uploadThrough(options: UploadThroughOptions): (req: Request, res
         bytes += chunk.length;
       });
       req.pipe(parser);
+      // @fastify/busboy stalls for good on a part it skips unread (a Content-Disposition other than form-data, or none) over 16 KB:
+      // the body stops moving with no file streaming. Refused then, instead of held until the request timeout (a 408 at 30 s)
+      let stalledSince: number | undefined;
+      const watch = setInterval(() => {
+        if (settled || parsed) {
+          clearInterval(watch);
+          return;
+        }
+        const streaming = file !== undefined && !file.readableEnded && !file.destroyed;
+        if (streaming || !(req.readableEnded || req.readableFlowing === false)) {
+          stalledSince = undefined;
+          return;
+        }
+        stalledSince ??= Date.now();
+        if (Date.now() - stalledSince >= STALL_MS) fail(invalid('file', 'the multipart body cannot be read (a part that is not form-data)'));
+      }, STALL_MS / 4);
+      watch.unref();
     });
 
     let answer: UploadAnswer;
@@ -175,6 +204,11 @@ export function uploadThrough(options: UploadThroughOptions): (req: Request, res
       // what the visitor had not sent yet is not read: the connection is closed after the answer
       res.set('Connection', 'close');
       if (cut) throw tooLarge(maxBytes);
+      // upload.file's own refusal (1: no file or an empty one, as a form sent without a file gives) is the visitor's, not an outage: a 400 with ipernity's answer, as the gateway passes on a call's
+      if (!options.answer && error instanceof IpernityApiError && error.apiCode < 100 && error.code === Codes.IPERNITY_API_ERROR) {
+        res.status(statusOf(Codes.IPERNITY_METHOD_ERROR)).json({ api: { status: 'error', code: String(error.apiCode), message: error.apiMessage } });
+        return;
+      }
       throw error;
     }
     count('ok', bytes);
