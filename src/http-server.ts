@@ -26,6 +26,21 @@ export const SERVER_TIMEOUTS = {
   connectionsCheckingInterval: 1_000,
 } as const;
 
+/**
+ * The slowest upload a server that takes them waits for: 256 KiB/s (about
+ * 2 Mbit/s, a poor mobile link). Node's `requestTimeout` bounds a whole
+ * request, body included, and cannot be set per route: at 30 s an upload had
+ * to move 3.5 MB/s to fill UPLOAD_MAX_BYTES' 100 MiB, and a slower visitor got
+ * a bare 408. See docs/decisions/upload-request-timeout.md.
+ */
+export const SLOWEST_UPLOAD_BYTES_PER_SECOND = 256 * 1024;
+
+/** `requestTimeout` for a server that takes uploads of up to `maxUploadBytes` (none: the default). */
+export function requestTimeoutFor(maxUploadBytes: number | undefined): number {
+  if (maxUploadBytes === undefined) return SERVER_TIMEOUTS.requestTimeout;
+  return Math.max(SERVER_TIMEOUTS.requestTimeout, Math.ceil(maxUploadBytes / SLOWEST_UPLOAD_BYTES_PER_SECOND) * 1000);
+}
+
 /** `options` with `SERVER_TIMEOUTS` for what they leave out; `headersTimeout` kept within `requestTimeout`. */
 export function withServerTimeouts(options: http.ServerOptions = {}): http.ServerOptions {
   const requestTimeout = options.requestTimeout ?? SERVER_TIMEOUTS.requestTimeout;

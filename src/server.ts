@@ -2,7 +2,7 @@ import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, loadConfig } from './config';
 import { createApp, type AppHandle } from './app';
-import { createHttpServer } from './http-server';
+import { createHttpServer, requestTimeoutFor } from './http-server';
 
 /** The app's listeners, once they listen. */
 export interface Listening {
@@ -33,7 +33,9 @@ function listenOn(server: http.Server, port: number, host?: string): Promise<num
  */
 export async function listen(handle: AppHandle): Promise<Listening> {
   const { config, logger } = handle;
-  const server = createHttpServer(handle.app);
+  // a server that takes uploads waits for a slow visitor's whole file, not only 30 s
+  const uploads = config.gateway.methods.includes('upload.file') || config.homePage === 'photos';
+  const server = createHttpServer(handle.app, { requestTimeout: requestTimeoutFor(uploads ? config.gateway.uploadMaxBytes : undefined) });
   const port = await listenOn(server, config.port);
   logger.info(
     { event: 'listening', port, publicUrl: config.publicUrl.origin, sessionStore: config.session.store, mode: config.ipernity.mode, sandbox: config.sandbox },

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { createHttpServer, SERVER_TIMEOUTS } from '../src/http-server';
+import { createHttpServer, requestTimeoutFor, SERVER_TIMEOUTS } from '../src/http-server';
 import { buildApp, listen, testConfig, type TestApp } from './support/harness';
 
 /** No flow runs here: nothing calls the API. */
@@ -62,5 +62,13 @@ describe('a request whose body stalls', () => {
     expect(server.keepAliveTimeout).toBe(65_000);
     expect(server.headersTimeout).toBeLessThanOrEqual(server.requestTimeout);
     expect((server as http.Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval).toBeLessThanOrEqual(1_000);
+  });
+});
+
+describe('the request timeout of a server that takes uploads', () => {
+  it('waits for a whole UPLOAD_MAX_BYTES file at 256 KiB/s, and never less than 30 s', () => {
+    expect(requestTimeoutFor(undefined)).toBe(30_000);
+    expect(requestTimeoutFor(100 * 1024 * 1024)).toBe(400_000);
+    expect(requestTimeoutFor(1024 * 1024)).toBe(30_000);
   });
 });

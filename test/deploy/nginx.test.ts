@@ -5,6 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
+import { renderPng } from '../../src/simulator/images';
 import { buildApp, decodeHtml, listen, startSimulator, testConfig, walkFlow, type RunningSimulator, type TestApp } from '../support/harness';
 
 /**
@@ -187,7 +188,7 @@ async function startStack(): Promise<Stack> {
     const origin = `http://127.0.0.1:${port}`;
     // PUBLIC_URL is nginx's address: the cookies, the CSRF origin and the callback all name it
     const simulator = await startSimulator({ callbackUrl: `${origin}/connect/callback`, users: [USER] });
-    const app = buildApp(testConfig(simulator.url, { PUBLIC_URL: origin, TRUST_PROXY: '1' }));
+    const app = buildApp(testConfig(simulator.url, { PUBLIC_URL: origin, TRUST_PROXY: '1', IPERNITY_API_METHODS: 'doc.get,upload.file' }));
     const subRequests: Stack['subRequests'] = [];
     const appServer = http.createServer((req, res) => {
       if (req.url?.startsWith('/connect/auth')) subRequests.push({ method: req.method as string, url: req.url, headers: req.headers });
@@ -399,6 +400,17 @@ describeWithNginx('deploy/nginx/ in front of the server and the example backend 
     it('sent there straight from the requiring location when not connected, asks for what it needs at once', async () => {
       const target = connectTarget(await browser().get('/members/upload/'));
       expect(target).toEqual({ path: '/connect', returnTo: '/members/upload/', params: { perm_doc: 'write' } });
+    });
+
+    it('uploads a photo larger than nginx\'s default body limit through the gateway, streamed on to ipernity whole', async () => {
+      const visitor = agent();
+      await connectFrom(visitor, '/members/upload/');
+      const photo = renderPng({ pattern: 'rings', colour: [200, 40, 40], background: [255, 255, 255] }, 64, 48);
+      // past nginx's 1 MB default: a PNG with 3 MB of trailing bytes, which readers ignore
+      const big = Buffer.concat([photo, Buffer.alloc(3 * 1024 * 1024, 7)]);
+      const answer = await visitor.post('/api/ipernity/upload.file').set({ 'Sec-Fetch-Site': 'same-origin', Origin: origin() }).field('async', '0').attach('file', big, { filename: 'big.png', contentType: 'image/png' });
+      expect([answer.status, answer.body.error]).toEqual([200, undefined]);
+      expect(answer.body.doc_id).toEqual(expect.any(String));
     });
 
     it('is no longer vouched for once disconnected', async () => {
