@@ -241,7 +241,9 @@ async function walkFlow({ app, sim, appOrigin, simOrigin, userId, query = 'perm_
   const connection = await exchange(at.dispatcher, at.origin, '/connection', { headers: { cookie: cookieHeader(jar) } });
   if (connection.status !== 200) throw new FlowError('connection', connection.status);
   const json = JSON.parse(connection.text);
-  if (!json.connected || json.user?.userId !== String(userId) || json.user?.username !== `user${userId}` || json.permissions?.doc !== 'read') {
+  // the doc level the query asked for (`perm_doc=write` for the upload rows), read by default
+  const docLevel = new URLSearchParams(query).get('perm_doc') ?? 'read';
+  if (!json.connected || json.user?.userId !== String(userId) || json.user?.username !== `user${userId}` || json.permissions?.doc !== docLevel) {
     throw new FlowError('connection', connection.status, `wrong answer ${connection.text.slice(0, 200)}`);
   }
   return { jar, json, callbackLocation: callback.headers.location };
