@@ -322,10 +322,10 @@ export class IpernityClient {
       return { token: answer.token, secret: answer.secret };
     }
     // a refusal: ipernity's JSON error (its codes, 130-135 among them) or OAuth's `oauth_problem` form
-    const problem = OAUTH_PROBLEMS[new URLSearchParams(raw.text.trim()).get('oauth_problem') ?? ''];
-    if (problem !== undefined) {
+    const problem = new URLSearchParams(raw.text.trim()).get('oauth_problem') ?? '';
+    if (Object.prototype.hasOwnProperty.call(OAUTH_PROBLEMS, problem)) {
       report('api_error');
-      throw apiError(name, problem, `oauth_problem ${new URLSearchParams(raw.text.trim()).get('oauth_problem') ?? ''}`, undefined, raw.retryAfter);
+      throw apiError(name, OAUTH_PROBLEMS[problem] as number, `oauth_problem ${problem}`, undefined, raw.retryAfter);
     }
     // ipernity's JSON error is read for its code whatever the HTTP status it came with
     const json = raw.text.trimStart().startsWith('{');

@@ -178,6 +178,21 @@ describe('OAuth-signed requests at the simulator', () => {
     expect((await failure(client.accessToken({ token: other.token, secret: 'guessed' }))).message).toContain('code 105');
   });
 
+  it('reads an endpoint\'s refusal in OAuth\'s own problem form too (oauth_problem=timestamp_refused is 132)', async () => {
+    const server = http.createServer((_req, res) => {
+      res.writeHead(401, { 'content-type': 'application/x-www-form-urlencoded' }).end('oauth_problem=timestamp_refused&oauth_acceptable_timestamps=1-2');
+    });
+    const url = await listen(server);
+    const elsewhere = clientFor('HMAC-SHA1', url);
+    try {
+      const error = await failure(elsewhere.requestToken('http://127.0.0.1/connect/callback'));
+      expect([error.code, (error as IpernityOAuthError).apiCode]).toEqual(['IPERNITY_OAUTH_CLOCK_SKEW', 132]);
+    } finally {
+      server.close();
+      await elsewhere.close();
+    }
+  });
+
   it('refuses a request token without an absolute http(s) oauth_callback (131)', async () => {
     expect((await failure(client.requestToken('oob'))).code).toBe('IPERNITY_OAUTH_PARAMETER_MISSING');
   });
