@@ -247,12 +247,7 @@ class UploadRig {
     this.node = node;
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ipernity-connect-gateway-upload-'));
     this.children = [];
-    for (const signal of ['SIGINT', 'SIGTERM']) {
-      process.once(signal, () => {
-        for (const child of this.children) child.kill('SIGKILL');
-        process.exit(130);
-      });
-    }
+    lib.killOnInterrupt(this.children);
   }
 
   async start() {

@@ -267,7 +267,18 @@ function percentiles(samples) {
   return { p50: at(50), p90: at(90), p99: at(99), max: sorted.length ? sorted[sorted.length - 1] : NaN, count: sorted.length };
 }
 
+/** On SIGINT or SIGTERM, kills `children` (a list the caller keeps adding to) and exits: an interrupted run leaves no process behind. */
+function killOnInterrupt(children) {
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.once(signal, () => {
+      for (const child of children) child.kill('SIGKILL');
+      process.exit(130);
+    });
+  }
+}
+
 module.exports = {
+  killOnInterrupt,
   BROWSER_NAVIGATION,
   FORM,
   REQUEST_CASES,

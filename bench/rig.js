@@ -41,13 +41,7 @@ class Rig {
     ownBetterSqlite3();
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ipernity-connect-bench-'));
     this.children = [];
-    // an interrupted run leaves no server, simulator or redis-server behind
-    for (const signal of ['SIGINT', 'SIGTERM']) {
-      process.once(signal, () => {
-        for (const child of this.children) child.kill('SIGKILL');
-        process.exit(130);
-      });
-    }
+    lib.killOnInterrupt(this.children);
   }
 
   async start() {
