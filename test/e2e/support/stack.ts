@@ -96,7 +96,8 @@ async function waitUntilReady(proc: NodeProcess, url: string, ready: (status: nu
 }
 
 export interface StackOptions {
-  mode?: 'web' | 'desktop';
+  /** `oauth`: OAuth 1.0a against the simulator's `/apps/oauth` (its key has no callback URL: each request token brings its own). */
+  mode?: 'web' | 'desktop' | 'oauth';
   countdownSeconds?: number;
   /** More variables for the app. */
   env?: Record<string, string>;
@@ -133,7 +134,7 @@ export async function startStack(name: string, options: StackOptions = {}): Prom
       SIMULATOR_PORT: String(simulatorPort),
       SIMULATOR_API_KEY: API_KEY,
       SIMULATOR_API_SECRET: API_SECRET,
-      // a desktop key has no registered callback
+      // a desktop key has no registered callback; an OAuth one needs none (the callback goes with each request token)
       SIMULATOR_CALLBACK_URL: mode === 'web' ? `${appUrl}/connect/callback` : '',
       SIMULATOR_APP_NAME: APP_NAME,
     }, path.join(OUTPUT_DIR, `${name}-simulator.log`));
@@ -153,6 +154,7 @@ export async function startStack(name: string, options: StackOptions = {}): Prom
       DATA_DIR: dataDir,
       LOG_LEVEL: 'info',
       CONNECT_COUNTDOWN_SECONDS: String(options.countdownSeconds ?? 0),
+      ...(mode === 'oauth' ? { IPERNITY_OAUTH_URL: `${simulatorUrl}/apps/oauth` } : {}),
       ...options.env,
     }, path.join(OUTPUT_DIR, `${name}-app.log`));
     started.push(app);
