@@ -172,6 +172,14 @@ export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
     permissiveProxy: config.trustProxy === true,
   });
 
+  // one budget per visitor for what uses their connection: gateway calls and the photo page's uploads
+  const apiLimit = createVisitorRateLimit({
+    limitPerMinute: config.gateway.rateLimitPerMinute,
+    redis: sessions.redis,
+    redisKeyPrefix: config.session.redisKeyPrefix,
+    permissiveProxy: config.trustProxy === true,
+    visitorOf: (req) => sessions.sessionIdOf(req),
+  });
   const tokenCheck = tokenCheckOptions(client, cipher, config.tokenCheckIntervalMs, metrics, logger);
   const ipernity = createVisitorClients({ client, cipher, tokenCheck, session: sessions.optional, basePath: '', origin: config.publicUrl.origin, timeoutMs: config.ipernity.timeoutMs });
   const connectionErrors = answerConnectionErrors();
@@ -206,7 +214,7 @@ export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
       // HOME_PAGE=photos: the visitor's latest photos and an upload form, the example of docs/using-the-connection.md
       photos:
         config.homePage === 'photos'
-          ? { mediaThroughGateway: config.gateway.methods.includes('doc.getMedias'), uploadMaxBytes: config.gateway.uploadMaxBytes, metrics }
+          ? { mediaThroughGateway: config.gateway.methods.includes('doc.getMedias'), uploadMaxBytes: config.gateway.uploadMaxBytes, metrics, rateLimit: apiLimit }
           : undefined,
     }),
   );
@@ -221,13 +229,7 @@ export function createApp(config: Config, deps: AppDeps = {}): AppHandle {
         session: sessions.optional,
         sessionIdOf: (req) => sessions.sessionIdOf(req),
         csrf,
-        rateLimit: createVisitorRateLimit({
-          limitPerMinute: config.gateway.rateLimitPerMinute,
-          redis: sessions.redis,
-          redisKeyPrefix: config.session.redisKeyPrefix,
-          permissiveProxy: config.trustProxy === true,
-          visitorOf: (req) => sessions.sessionIdOf(req),
-        }),
+        rateLimit: apiLimit,
         cache,
         logger,
         metrics,

@@ -62,8 +62,8 @@ export const ERRORS = {
   API_PARAMETER_INVALID: { status: 400, pages: [] },
   /** ipernity refused the call for a reason of the method's own (a code below 100): its answer is passed on. */
   IPERNITY_METHOD_ERROR: { status: 400, pages: [] },
-  /** The visitor made more gateway calls than API_RATE_LIMIT_PER_MINUTE allows. */
-  API_RATE_LIMITED: { status: 429, pages: [] },
+  /** The visitor made more gateway calls (and photo-page uploads) than API_RATE_LIMIT_PER_MINUTE allows; the page is the photo page's. */
+  API_RATE_LIMITED: { status: 429, pages: ['API_RATE_LIMITED'] },
   // calls the client refuses before sending: a defect of the calling code
   IPERNITY_METHOD_UNKNOWN: { status: 500, pages: ['IPERNITY_CALL_FAILED'] },
   IPERNITY_TOKEN_REQUIRED: { status: 500, pages: ['IPERNITY_CALL_FAILED'] },

@@ -20,6 +20,8 @@ export interface PhotoPageOptions {
   /** UPLOAD_MAX_BYTES. */
   uploadMaxBytes: number;
   metrics?: Metrics;
+  /** API_RATE_LIMIT_PER_MINUTE's limiter, shared with the gateway: an upload from the page counts as a gateway call. */
+  rateLimit?: RequestHandler;
 }
 
 type Json = Record<string, unknown>;
@@ -141,7 +143,7 @@ export function createPhotoPage(options: PhotoPageOptions & { ipernity: (req: Re
     defaults: { is_public: '0' },
     answer: (res) => seeOther(res, '/?uploaded=1'),
   });
-  router.post('/photos/upload', options.session, async function uploadPhoto(req, res) {
+  router.post('/photos/upload', options.rateLimit ?? ((_req, _res, next) => next()), options.session, async function uploadPhoto(req, res) {
     try {
       await upload(req, res);
     } catch (error) {

@@ -138,6 +138,18 @@ describe('the photo page (HOME_PAGE=photos): the example site of docs/using-the-
     expect(forged.text).toContain('CSRF_INVALID');
   });
 
+  it('counts the page\'s uploads against API_RATE_LIMIT_PER_MINUTE, as gateway calls, and says so on a page when it is spent', async () => {
+    fixture.rebuild({ API_RATE_LIMIT_PER_MINUTE: '2' });
+    const { agent, userId } = await connected('perm_doc=write');
+    const token = csrfOf((await agent.get('/').expect(200)).text);
+    await agent.get(`/api/ipernity/doc.getList?user_id=${userId}`).expect(200);
+    await agent.post('/photos/upload').field('_csrf', token).attach('file', PNG, { filename: 'a.png', contentType: 'image/png' }).expect(303);
+    const refused = await agent.post('/photos/upload').field('_csrf', token).attach('file', PNG, { filename: 'b.png', contentType: 'image/png' }).expect(429);
+    expect(refused.headers['content-type']).toMatch(/^text\/html/);
+    expect(refused.text).toContain('Too many requests in a short time');
+    expect(refused.text).toContain('API_RATE_LIMITED');
+  });
+
   it('says so calmly when the library is empty', async () => {
     const { agent, userId } = await connected('perm_doc=write');
     for (const doc of all(userId)) fixture.simulator.library.delete(doc);

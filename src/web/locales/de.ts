@@ -152,6 +152,8 @@ export const de: Catalogue = {
   'error.SESSION_STORE_UNAVAILABLE.message': 'Unser Sitzungsspeicher ist gerade nicht erreichbar. Es ging nichts verloren; bitte versuchen Sie es in einer Minute erneut.',
   'error.RATE_LIMITED.title': 'Zu viele Versuche',
   'error.RATE_LIMITED.message': 'Dieser Browser hat in kurzer Zeit zu viele Verbindungsversuche unternommen. Bitte warten Sie eine Minute und versuchen Sie es dann erneut.',
+  'error.API_RATE_LIMITED.title': 'Zu viele Anfragen in kurzer Zeit',
+  'error.API_RATE_LIMITED.message': 'Sie haben diese Website in einer Minute mehr mit Ihrem ipernity-Konto tun lassen, als sie erlaubt; es wurde nichts ausgeführt. Bitte warten Sie eine Minute und versuchen Sie es erneut.',
   'error.PAYLOAD_TOO_LARGE.title': 'Die Anfrage ist zu groß',
   'error.PAYLOAD_TOO_LARGE.message': 'Das gesendete Formular oder die Adresse ist größer, als diese Website annimmt. Kehren Sie zur Startseite zurück und versuchen Sie es erneut.',
   'error.URI_TOO_LONG.title': 'Die Adresse ist zu lang',

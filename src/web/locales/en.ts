@@ -150,6 +150,8 @@ export const en = {
   'error.SESSION_STORE_UNAVAILABLE.message': 'We cannot reach our session storage right now. Nothing was lost; please try again in a minute.',
   'error.RATE_LIMITED.title': 'Too many attempts',
   'error.RATE_LIMITED.message': 'This browser made too many connection attempts in a short time. Please wait a minute and try again.',
+  'error.API_RATE_LIMITED.title': 'Too many requests in a short time',
+  'error.API_RATE_LIMITED.message': 'You asked this site to do more with your ipernity account than it allows in a minute, so nothing was done. Please wait a minute and try again.',
   'error.PAYLOAD_TOO_LARGE.title': 'The request is too large',
   'error.PAYLOAD_TOO_LARGE.message': 'The form or address sent is larger than this site accepts. Go back to the home page and try again.',
   'error.URI_TOO_LONG.title': 'The address is too long',

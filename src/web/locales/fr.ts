@@ -152,6 +152,8 @@ export const fr: Catalogue = {
   'error.SESSION_STORE_UNAVAILABLE.message': 'Notre stockage des sessions est injoignable pour le moment. Rien n’est perdu ; veuillez réessayer dans une minute.',
   'error.RATE_LIMITED.title': 'Trop de tentatives',
   'error.RATE_LIMITED.message': 'Ce navigateur a fait trop de tentatives de connexion en peu de temps. Veuillez patienter une minute, puis réessayer.',
+  'error.API_RATE_LIMITED.title': 'Trop de demandes en peu de temps',
+  'error.API_RATE_LIMITED.message': 'Vous avez demandé à ce site d’en faire plus avec votre compte ipernity qu’il ne le permet en une minute : rien n’a été fait. Veuillez patienter une minute, puis réessayer.',
   'error.PAYLOAD_TOO_LARGE.title': 'La requête est trop grande',
   'error.PAYLOAD_TOO_LARGE.message': 'Le formulaire ou l’adresse envoyés dépassent ce que ce site accepte. Revenez à l’accueil et réessayez.',
   'error.URI_TOO_LONG.title': 'L’adresse est trop longue',
