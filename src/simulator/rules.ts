@@ -1,9 +1,9 @@
+import type { Request } from 'express';
 import { findMethod, type MethodSpec } from '../ipernity/catalogue';
 import { rank, type RequestedPermissions } from '../ipernity/permissions';
 import { sign } from '../ipernity/signature';
 import { ApiFailure } from './common';
 import type { Viewer } from './library';
-import type { Request } from 'express';
 import { accessTokenSecret, isOAuthRequest, verifyOAuth, type OAuthIdentity } from './oauth';
 import type { SimulatedApp, SimulatorState, TokenRecord } from './state';
 
