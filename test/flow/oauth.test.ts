@@ -160,6 +160,18 @@ describe('OAuth mode (IPERNITY_AUTH_MODE=oauth)', () => {
   });
 });
 
+describe('OAuth mode with a web key (one with a registered callback URL)', () => {
+  const fx = useOAuthApp({ callbackUrl: 'http://127.0.0.1/elsewhere/callback' });
+
+  it('sends the browser back to the request token\'s oauth_callback, not the key\'s registered one', async () => {
+    const agent = request.agent(fx.handle.app);
+    const callback = await authorizeAtSimulator(fx.simulator, (await start(agent)).toString());
+    expect(callback.pathname).toBe('/connect/callback');
+    await agent.get(callback.pathname + callback.search).expect(303);
+    expect((await agent.get('/connection')).body.connected).toBe(true);
+  });
+});
+
 describe('OAuth mode with short-lived request tokens', () => {
   const fx = useOAuthApp({ frobTtlMs: 300 });
 
