@@ -1,8 +1,8 @@
-import { timingSafeEqual } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
 import { isSignatureMethod, OAuthSigner, parseOAuthHeader } from '../ipernity/oauth';
+import { sameSecret } from '../security/same-secret';
 import { ApiFailure, flatten, sendFailure } from './common';
-import { OAUTH_TIMESTAMP_WINDOW_MS, type SimulatedApp, type SimulatorState, type TokenRecord } from './state';
+import { OAUTH_TIMESTAMP_WINDOW_MS, type SimulatedApp, type SimulatorState } from './state';
 
 /**
  * ipernity's OAuth 1.0a as the simulator plays it: the request and access
@@ -36,17 +36,12 @@ function signedUrl(req: Request): string {
   return `${req.protocol}://${req.get('host') ?? 'localhost'}${req.originalUrl.split('?')[0] ?? ''}`;
 }
 
-function sameText(a: string, b: string): boolean {
-  const left = Buffer.from(a, 'utf8');
-  const right = Buffer.from(b, 'utf8');
-  return left.length === right.length && timingSafeEqual(left, right);
-}
-
 /**
  * Checks an OAuth-signed request: `params` are its form and query parameters
  * (an upload's fields without the file), OAuth's among them or in the
  * header. `secretOf` gives the named token's secret (undefined: 107).
- * Answers who signed, and the parameters without OAuth's.
+ * Answers who signed, the parameters without OAuth's, and OAuth's (from
+ * the header and the form together).
  */
 export function verifyOAuth(
   state: SimulatorState,
@@ -54,7 +49,7 @@ export function verifyOAuth(
   params: Readonly<Record<string, string>>,
   repeated: ReadonlySet<string>,
   secretOf: (app: SimulatedApp, token: string) => string | undefined,
-): { identity: OAuthIdentity; params: Record<string, string> } {
+): { identity: OAuthIdentity; params: Record<string, string>; oauth: Record<string, string> } {
   const header = parseOAuthHeader(req.headers.authorization);
   const oauth: Record<string, string> = {};
   const rest: Record<string, string> = {};
@@ -81,15 +76,15 @@ export function verifyOAuth(
   if (token !== undefined && tokenSecret === undefined) throw new ApiFailure(107);
   const signer = new OAuthSigner({ consumerKey: app.apiKey, consumerSecret: app.apiSecret, signatureMethod: method });
   const expected = signer.expected({ method: req.method === 'GET' ? 'GET' : 'POST', url: signedUrl(req), params: rest }, oauth, tokenSecret);
-  if (!sameText(expected, oauth.oauth_signature as string)) throw new ApiFailure(105);
+  if (!sameSecret(oauth.oauth_signature as string, expected)) throw new ApiFailure(105);
   if (!state.spendNonce(app.apiKey, token, oauth.oauth_nonce as string, timestampMs)) throw new ApiFailure(133, 'Nonce already used');
-  return { identity: { app, ...(token === undefined ? {} : { token }) }, params: rest };
+  return { identity: { app, ...(token === undefined ? {} : { token }) }, params: rest, oauth };
 }
 
 /** An OAuth access token's record, for `verifyOAuth` on API calls: frob tokens are not honoured here. */
 export function accessTokenSecret(state: SimulatorState): (app: SimulatedApp, token: string) => string | undefined {
   return (app, token) => {
-    const record: TokenRecord | undefined = state.token(app.apiKey, token);
+    const record = state.token(app.apiKey, token);
     return record?.secret !== undefined && !record.revoked ? record.secret : undefined;
   };
 }
@@ -122,9 +117,8 @@ export function oauthRoutes(router: Router, state: SimulatorState): void {
     // a request token is asked for without a token of its own
     const verified = checked(req, res, () => undefined);
     if (!verified) return;
-    const header = parseOAuthHeader(req.headers.authorization);
-    const callback = header?.params.oauth_callback ?? (req.body as Record<string, unknown> | undefined)?.oauth_callback;
-    if (typeof callback !== 'string' || !/^https?:\/\//.test(callback)) {
+    const callback = verified.oauth.oauth_callback;
+    if (callback === undefined || !/^https?:\/\//.test(callback)) {
       res.status(401);
       sendFailure(res, new ApiFailure(131, 'oauth_callback missing: an absolute http(s) address is expected (ipernity has no out-of-band flow)'));
       return;

@@ -1,5 +1,5 @@
-import { timingSafeEqual } from 'node:crypto';
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
+import { sameSecret } from '../security/same-secret';
 import type { Metrics } from './metrics';
 
 export interface HealthRouterOptions {
@@ -9,12 +9,6 @@ export interface HealthRouterOptions {
   metrics?: Metrics;
   /** When set, `/metrics` wants `Authorization: Bearer <token>`. */
   metricsToken?: string;
-}
-
-function sameSecret(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /**
