@@ -47,7 +47,6 @@ const { logTrouble } = require('./cases');
 const DIST = path.join(ROOT, 'dist');
 const API_KEY = 'bench-gateway-upload-key';
 const API_SECRET = 'bench-gateway-upload-secret';
-const SESSION_SECRET = 'bench-session-secret-long-enough-for-production-0123456789';
 const MB = 1000 * 1000;
 const MiB = 1024 * 1024;
 const BIG_BYTES = 200 * MB;
@@ -265,26 +264,10 @@ class UploadRig {
   /** The server under test (a fresh one for each part), as `npm start` runs it, pointed at the simulator. */
   async startServer(tag) {
     const logFile = path.join(this.dir, `server-${tag}.log`);
-    const env = {
-      ...process.env,
-      ...this.node.env,
-      NODE_ENV: 'production',
-      PORT: String(this.appPort),
-      PUBLIC_URL: this.appOrigin,
-      METRICS_TOKEN: lib.METRICS_TOKEN,
-      SESSION_SECRET,
-      IPERNITY_API_KEY: API_KEY,
-      IPERNITY_API_SECRET: API_SECRET,
-      IPERNITY_API_URL: `${this.simOrigin}/api`,
-      IPERNITY_AUTHORIZE_URL: `${this.simOrigin}/apps/authorize`,
-      SESSION_STORE: 'sqlite',
-      DATA_DIR: path.join(this.dir, `data-${tag}`),
-      LOG_LEVEL: 'info',
-      RATE_LIMIT_PER_MINUTE: '0',
-      IPERNITY_API_METHODS: 'upload.file,upload.checkTickets',
-      API_RATE_LIMIT_PER_MINUTE: '0',
-      UPLOAD_MAX_BYTES: String(UPLOAD_MAX_BYTES),
-    };
+    const env = lib.serverEnv(
+      { node: this.node, port: this.appPort, simOrigin: this.simOrigin, apiKey: API_KEY, apiSecret: API_SECRET, dataDir: path.join(this.dir, `data-${tag}`) },
+      { SESSION_STORE: 'sqlite', IPERNITY_API_METHODS: 'upload.file,upload.checkTickets', UPLOAD_MAX_BYTES: String(UPLOAD_MAX_BYTES) },
+    );
     const child = lib.spawnPinned(SERVER_CORE, this.node.path, [...this.node.args, ...PRODUCTION_NODE_ARGS, path.join(DIST, 'server.js')], { env, logFile, cwd: ROOT });
     this.children.push(child);
     await lib.waitForPort(this.appPort);

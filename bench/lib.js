@@ -267,6 +267,35 @@ function percentiles(samples) {
   return { p50: at(50), p90: at(90), p99: at(99), max: sorted.length ? sorted[sorted.length - 1] : NaN, count: sorted.length };
 }
 
+/** The session secret of every server under test (production refuses a short one). */
+const SESSION_SECRET = 'bench-session-secret-long-enough-for-production-0123456789';
+
+/**
+ * The environment of a server under test as production reads it, on
+ * 127.0.0.1:`port`, pointed at the simulator, with no flow or gateway rate
+ * limit in the way; `extra` adds or replaces variables.
+ */
+function serverEnv({ node, port, simOrigin, apiKey, apiSecret, dataDir }, extra = {}) {
+  return {
+    ...process.env,
+    ...node.env,
+    NODE_ENV: 'production',
+    PORT: String(port),
+    PUBLIC_URL: `http://127.0.0.1:${port}`,
+    METRICS_TOKEN,
+    SESSION_SECRET,
+    IPERNITY_API_KEY: apiKey,
+    IPERNITY_API_SECRET: apiSecret,
+    IPERNITY_API_URL: `${simOrigin}/api`,
+    IPERNITY_AUTHORIZE_URL: `${simOrigin}/apps/authorize`,
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'info',
+    RATE_LIMIT_PER_MINUTE: '0',
+    API_RATE_LIMIT_PER_MINUTE: '0',
+    ...extra,
+  };
+}
+
 /** On SIGINT or SIGTERM, kills `children` (a list the caller keeps adding to) and exits: an interrupted run leaves no process behind. */
 function killOnInterrupt(children) {
   for (const signal of ['SIGINT', 'SIGTERM']) {
@@ -279,6 +308,8 @@ function killOnInterrupt(children) {
 
 module.exports = {
   killOnInterrupt,
+  serverEnv,
+  SESSION_SECRET,
   BROWSER_NAVIGATION,
   FORM,
   REQUEST_CASES,

@@ -26,7 +26,6 @@ const ROOT = path.join(__dirname, '..');
 const FLOORS = path.join(__dirname, 'floors');
 const API_KEY = 'bench-api-key-0123456789abcdef';
 const API_SECRET = 'bench-api-secret-fedcba9876543210';
-const SESSION_SECRET = 'bench-session-secret-long-enough-for-production-0123456789';
 const REDIS_PREFIX = 'ipernity-connect:';
 const SERVER_CORE = 1;
 const LOAD_CORE = 0;
@@ -76,28 +75,16 @@ class Rig {
   async startServer(store, { extraNodeArgs = PRODUCTION_NODE_ARGS, tag = store, port = this.appPort, root = ROOT } = {}) {
     const logFile = path.join(this.dir, `server-${tag}.log`);
     const origin = `http://127.0.0.1:${port}`;
-    const env = {
-      ...process.env,
-      ...this.node.env,
-      NODE_ENV: 'production',
-      PORT: String(port),
-      PUBLIC_URL: origin,
-      METRICS_TOKEN: lib.METRICS_TOKEN,
-      SESSION_SECRET,
-      IPERNITY_API_KEY: API_KEY,
-      IPERNITY_API_SECRET: API_SECRET,
-      IPERNITY_API_URL: `${this.simOrigin}/api`,
-      IPERNITY_AUTHORIZE_URL: `${this.simOrigin}/apps/authorize`,
-      IPERNITY_TIMEOUT_MS: '5000',
-      SESSION_STORE: store,
-      DATA_DIR: path.join(this.dir, `data-${tag}`),
-      REDIS_URL: `redis://127.0.0.1:${this.redisPort}`,
-      LOG_LEVEL: 'info',
-      RATE_LIMIT_PER_MINUTE: '0',
-      // the gateway rows: doc.getList for the connected visitors, no per-visitor limit in the way
-      IPERNITY_API_METHODS: 'doc.getList',
-      API_RATE_LIMIT_PER_MINUTE: '0',
-    };
+    const env = lib.serverEnv(
+      { node: this.node, port, simOrigin: this.simOrigin, apiKey: API_KEY, apiSecret: API_SECRET, dataDir: path.join(this.dir, `data-${tag}`) },
+      {
+        IPERNITY_TIMEOUT_MS: '5000',
+        SESSION_STORE: store,
+        REDIS_URL: `redis://127.0.0.1:${this.redisPort}`,
+        // the gateway rows: doc.getList for the connected visitors
+        IPERNITY_API_METHODS: 'doc.getList',
+      },
+    );
     const child = this.#spawn(SERVER_CORE, this.node.path, [...this.node.args, ...extraNodeArgs, path.join(root, 'dist/server.js')], { env, logFile, cwd: root });
     await lib.waitForPort(port);
     // ready means the store answers too
