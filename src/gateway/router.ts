@@ -1,7 +1,7 @@
 import { pipeline } from 'node:stream/promises';
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { Logger } from 'pino';
-import { Codes, statusOf } from '../errors';
+import { Codes } from '../errors';
 import { findMethod, IpernityApiError, type MethodName, type MethodSpec } from '../ipernity';
 import { ConnectionError } from '../connection/errors';
 import type { VisitorClient } from '../connection/visitor-client';
@@ -10,6 +10,7 @@ import { WebError } from '../web/errors';
 import { flowEvent } from '../web/logging';
 import type { Metrics } from '../web/metrics';
 import type { ApiCache } from './cache';
+import { sendMethodError } from './method-error';
 import { gatewayParams } from './params';
 import { uploadThrough } from './upload';
 
@@ -161,8 +162,7 @@ export function createGatewayRouter(options: GatewayOptions): Router {
     } catch (error) {
       done(outcomeOf(error), upstreamMs());
       if (error instanceof IpernityApiError && error.apiCode < 100) {
-        // the method's own refusal (no such document, not yours…): ipernity's answer, as it came
-        res.status(statusOf(Codes.IPERNITY_METHOD_ERROR)).json({ api: { status: 'error', code: String(error.apiCode), message: error.apiMessage } });
+        sendMethodError(res, error);
         return;
       }
       throw error;

@@ -1,11 +1,12 @@
 import { Busboy, type BusboyFileStream, type BusboyHeaders } from '@fastify/busboy';
 import type { Request, Response } from 'express';
-import { Codes, statusOf } from '../errors';
+import { Codes } from '../errors';
 import { findMethod, IpernityApiError, UploadSourceError, type MethodSpec, type UploadAnswer } from '../ipernity';
 import type { VisitorClient } from '../connection/visitor-client';
 import type { Csrf } from '../security/csrf';
 import { WebError } from '../web/errors';
 import type { Metrics } from '../web/metrics';
+import { sendMethodError } from './method-error';
 import { gatewayParams } from './params';
 
 /** What a multipart body may add around the file: the fields, boundaries and part headers. */
@@ -206,7 +207,7 @@ export function uploadThrough(options: UploadThroughOptions): (req: Request, res
       if (cut) throw tooLarge(maxBytes);
       // upload.file's own refusal (1: no file or an empty one, as a form sent without a file gives) is the visitor's, not an outage: a 400 with ipernity's answer, as the gateway passes on a call's
       if (!options.answer && error instanceof IpernityApiError && error.apiCode < 100 && error.code === Codes.IPERNITY_API_ERROR) {
-        res.status(statusOf(Codes.IPERNITY_METHOD_ERROR)).json({ api: { status: 'error', code: String(error.apiCode), message: error.apiMessage } });
+        sendMethodError(res, error);
         return;
       }
       throw error;
