@@ -37,28 +37,38 @@ export function grantedLevel(permissions: RequestedPermissions | undefined, item
  * its consumer and access token stand for them.
  */
 export function admit(state: SimulatorState, method: string, params: Readonly<Record<string, string>>, repeated: ReadonlySet<string>, httpMethod: string, unsigned: readonly string[] = [], oauth?: OAuthIdentity): Admitted {
-  if (oauth) return admitOAuth(state, method, params, httpMethod, oauth);
-  if (!params.api_key) throw new ApiFailure(100);
-  const app = state.apps.get(params.api_key);
-  if (!app) throw new ApiFailure(101);
+  let app = oauth?.app;
+  if (!app) {
+    if (!params.api_key) throw new ApiFailure(100);
+    app = state.apps.get(params.api_key);
+    if (!app) throw new ApiFailure(101);
+  }
   const spec = findMethod(method);
   if (!spec) throw new ApiFailure(103);
   if (spec.postOnly && httpMethod !== 'POST') throw new ApiFailure(120);
-  if (spec.signed || params.api_sig !== undefined) {
+  if (!oauth && (spec.signed || params.api_sig !== undefined)) {
     if (!params.api_sig) throw new ApiFailure(104);
     const signedParams = Object.fromEntries(Object.entries(params).filter(([name]) => !unsigned.includes(name)));
     if (repeated.size || sign(signedParams, app.apiSecret, method) !== params.api_sig) throw new ApiFailure(105);
   }
+  const tokenValue = oauth ? oauth.token : params.auth_token || undefined;
   let token: TokenRecord | undefined;
-  if (params.auth_token) {
-    token = state.token(app.apiKey, params.auth_token);
-    // an OAuth access token is honoured on OAuth-signed calls only
-    if (!token || token.revoked || token.secret !== undefined) throw new ApiFailure(107);
+  if (tokenValue !== undefined) {
+    token = state.token(app.apiKey, tokenValue);
+    // an OAuth access token (one with a secret) is honoured on OAuth-signed calls only, a frob token never on them
+    if (!token || token.revoked || (token.secret !== undefined) !== (oauth !== undefined)) throw new ApiFailure(107);
     if (state.users.get(token.userId)?.closed) throw new ApiFailure(108);
   } else if (spec.token) {
     throw new ApiFailure(106);
   }
-  return grantOf(method, spec, app, params, token, params.auth_token);
+  if (spec.token && spec.permission && grantedLevel(token?.permissions, spec.permission.item) < rank(spec.permission.level)) {
+    throw new ApiFailure(110, `Insufficient permissions: ${method} needs ${spec.permission.item}:${spec.permission.level}`);
+  }
+  for (const name of spec.required) {
+    if (name !== 'auth_token' && name !== 'api_key' && name !== 'file' && !params[name]) throw new ApiFailure(1, `Required parameter missing: ${name}`);
+  }
+  const viewer = token ? { userId: token.userId, canReadPrivate: grantedLevel(token.permissions, 'doc') >= rank('read') } : undefined;
+  return { method, spec, app, params, ...(token ? { token, tokenValue } : {}), ...(viewer ? { viewer } : {}) };
 }
 
 /** `admit` for a request as it came: OAuth-signed (checked by `verifyOAuth` first) or signed ipernity's way. */
@@ -67,32 +77,4 @@ export function admitRequest(state: SimulatorState, req: Request, method: string
   const signedParams = Object.fromEntries(Object.entries(params).filter(([name]) => !unsigned.includes(name)));
   const verified = verifyOAuth(state, req, signedParams, repeated, accessTokenSecret(state));
   return admit(state, method, verified.params, repeated, req.method, unsigned, verified.identity);
-}
-
-/** An OAuth-signed call (its signature already checked by `verifyOAuth`): the token is the access token it was signed with. */
-function admitOAuth(state: SimulatorState, method: string, params: Readonly<Record<string, string>>, httpMethod: string, oauth: OAuthIdentity): Admitted {
-  const spec = findMethod(method);
-  if (!spec) throw new ApiFailure(103);
-  if (spec.postOnly && httpMethod !== 'POST') throw new ApiFailure(120);
-  let token: TokenRecord | undefined;
-  if (oauth.token !== undefined) {
-    token = state.token(oauth.app.apiKey, oauth.token);
-    if (!token || token.revoked || token.secret === undefined) throw new ApiFailure(107);
-    if (state.users.get(token.userId)?.closed) throw new ApiFailure(108);
-  } else if (spec.token) {
-    throw new ApiFailure(106);
-  }
-  return grantOf(method, spec, oauth.app, params, token, oauth.token);
-}
-
-/** The permission (110) and required parameters (1) of a call whose key, signature and token passed. */
-function grantOf(method: string, spec: MethodSpec, app: SimulatedApp, params: Readonly<Record<string, string>>, token: TokenRecord | undefined, tokenValue: string | undefined): Admitted {
-  if (spec.token && spec.permission && grantedLevel(token?.permissions, spec.permission.item) < rank(spec.permission.level)) {
-    throw new ApiFailure(110, `Insufficient permissions: ${method} needs ${spec.permission.item}:${spec.permission.level}`);
-  }
-  for (const name of spec.required) {
-    if (name !== 'auth_token' && name !== 'api_key' && name !== 'file' && !params[name]) throw new ApiFailure(1, `Required parameter missing: ${name}`);
-  }
-  const viewer = token ? { userId: token.userId, canReadPrivate: grantedLevel(token.permissions, 'doc') >= rank('read') } : undefined;
-  return { method, spec, app, params, ...(token ? { token, ...(tokenValue === undefined ? {} : { tokenValue }) } : {}), ...(viewer ? { viewer } : {}) };
 }
