@@ -319,7 +319,7 @@ export class IpernityClient {
     const answer = parseTokenAnswer(raw.text);
     if (answer && raw.status >= 200 && raw.status <= 299) {
       report('ok');
-      return { token: answer.token, secret: answer.secret };
+      return answer;
     }
     // a refusal: ipernity's JSON error (its codes, 130-135 among them) or OAuth's `oauth_problem` form
     const problem = new URLSearchParams(raw.text.trim()).get('oauth_problem') ?? '';

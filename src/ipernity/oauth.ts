@@ -100,7 +100,7 @@ export class OAuthSigner {
   }
 }
 
-/** The hash a signature method applies, for a verifier that has a secret per consumer (the simulator). */
+/** True for a signature method ipernity accepts (the simulator's check of a received one). */
 export function isSignatureMethod(value: string): value is OAuthSignatureMethod {
   return (OAUTH_SIGNATURE_METHODS as readonly string[]).includes(value);
 }
@@ -153,12 +153,12 @@ export function decodeCredential(value: string): OAuthCredential | undefined {
  * A token endpoint's answer (`oauth_token=…&oauth_token_secret=…`); undefined
  * when it lacks either.
  */
-export function parseTokenAnswer(text: string): (OAuthCredential & { callbackConfirmed: boolean }) | undefined {
+export function parseTokenAnswer(text: string): OAuthCredential | undefined {
   const form = new URLSearchParams(text.trim());
   const token = form.get('oauth_token');
   const secret = form.get('oauth_token_secret');
   if (!token || secret === null) return undefined;
-  return { token, secret, callbackConfirmed: form.get('oauth_callback_confirmed') === 'true' };
+  return { token, secret };
 }
 
 /** A request token has this shape (ipernity's and the simulator's are hex or digits and dashes; room is left). */
