@@ -125,6 +125,11 @@ export function uploadThrough(options: UploadThroughOptions): (req: Request, res
       });
       parser.on('file', (unnamed: string | undefined, stream: BusboyFileStream, fileName: string | undefined, _encoding: string, mimeType: string | undefined) => {
         const name = unnamed ?? '';
+        // refused already (the parser goes on with the chunk it holds after unpipe): no upload may start for an answered request
+        if (settled) {
+          stream.resume();
+          return;
+        }
         if (name !== 'file') {
           stream.resume();
           fail(invalid(name.slice(0, 64), `the only file part is "file", not "${name.slice(0, 64)}"`));
@@ -140,6 +145,7 @@ export function uploadThrough(options: UploadThroughOptions): (req: Request, res
         // the fields so far are the form: the CSRF check reads its token there
         req.body = fields;
         options.csrf.verify(req, res, (error?: unknown) => {
+          if (settled) return;
           if (error) {
             fail(error);
             return;
