@@ -51,15 +51,17 @@ async function benchStore(rig, store, rows, facts) {
     rows.push(await cases.compare(rig, server, 'warning page, no cookie, client without Fetch Metadata (CSRF cookie and token)', { path: '/connect' }, 200));
   }
   rows.push({ ...(await cases.compare(rig, server, `warning page, ${store} session`, { path: '/connect', headers: { cookie: sessionCookie } }, 200)), target: store === 'redis' ? { ratio: 0.4 } : undefined });
-  if (store === 'redis') rows.push(await cases.sessionFloor(rig));
+  if (store === 'redis') rows.push(await cases.sessionPageFloor(rig));
   rows.push({
     ...(await cases.compare(rig, server, `POST /connect, ${store}`, { path: '/connect', method: 'POST', headers: { cookie: csrfCookie, 'content-type': lib.FORM }, body: postBody }, 303)),
     target: { ratio: 0.35 },
   });
+  if (store === 'redis') rows.push(await cases.postFloor(rig));
   rows.push(...(await cases.callbackCases(rig, server, store)));
   if (store === 'redis') {
     // the reverse proxy's sub-request, on every request of the site behind it
     rows.push({ ...(await cases.compare(rig, server, 'GET /connect/auth, redis session (forward auth)', { path: '/connect/auth', headers: { cookie: sessionCookie } }, 200)), target: { ratio: 0.8 } });
+    rows.push(await cases.sessionFloor(rig));
     rows.push(...(await cases.gatewayCases(rig, server)));
   }
   const flows = await cases.flowsCase(rig, server, `complete flows, ${store}`);

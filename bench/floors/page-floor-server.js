@@ -12,10 +12,9 @@ const express = require('express');
 const helmet = require('helmet');
 const pino = require('pino');
 const { serve } = require('./serve');
+const { page } = require('./page');
 
 const logger = pino({ timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: 1, sync: false }));
-// about the warning page's 1.6 KB of HTML
-const page = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Connect</title></head><body><main>${'<p>What the site asks for, in words.</p>'.repeat(33)}<form method="post" action="/connect"><input type="hidden" name="perm_doc" value="read"><button type="submit">Continue</button></form></main></body></html>`;
 
 const app = express();
 app.set('etag', false);
