@@ -36,8 +36,8 @@ ENV NODE_ENV=production \
     PORT=3000 \
     DATA_DIR=/data
 # V8 sizes its heap for the host's memory, not for this server's ~20 MB of live data: these caps
-# (the same as `npm start`'s) keep the resident size near 115 MB under load (see docs/deployment.md)
-ENV NODE_OPTIONS="--max-semi-space-size=16 --max-old-space-size=96"
+# (the same as `npm start`'s) keep the resident size well under 160 MB under load (docs/decisions/heap-caps.md)
+ENV NODE_OPTIONS="--max-semi-space-size=8 --max-old-space-size=96"
 WORKDIR /app
 # owned by root and read-only to the app: it writes only to /data
 COPY package.json ./

@@ -30,7 +30,7 @@ const REDIS_PREFIX = 'ipernity-connect:';
 const SERVER_CORE = 1;
 const LOAD_CORE = 0;
 /** The heap caps the image (NODE_OPTIONS) and `npm start` run the server with. */
-const PRODUCTION_NODE_ARGS = ['--max-semi-space-size=16', '--max-old-space-size=96'];
+const PRODUCTION_NODE_ARGS = ['--max-semi-space-size=8', '--max-old-space-size=96'];
 
 /** Everything started for the run, so it can all be stopped. */
 class Rig {

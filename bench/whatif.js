@@ -42,14 +42,19 @@ const cases = require('./cases');
 const ROOT = path.join(__dirname, '..');
 const WHATIF = path.join(__dirname, 'whatif');
 
-/** Each variant: how the server starts, and the cases it is measured on. */
+/** Each variant: how the changed server starts, the cases it is measured on, and how the unchanged one starts (`base`: npm start's heap caps unless given). */
 const VARIANTS = {
-  'helmet headers precomputed once': { args: ['-r', path.join(WHATIF, 'static-security-headers.js')], cases: ['warning-anon'] },
-  'log lines written 4 KB at a time': { args: ['-r', path.join(WHATIF, 'buffered-log.js')], cases: ['warning-anon', 'post-redis'] },
-  // the live heap after a full GC is about 18 MiB; V8 sizes the heap for a 24 GiB machine unless told
-  'young generation 8 MiB (--max-semi-space-size=4)': { args: ['--max-semi-space-size=4'], cases: ['post-redis'], memory: true },
-  'old generation capped (--max-old-space-size=64)': { args: ['--max-old-space-size=64'], cases: ['post-redis'], memory: true },
-  'both (--max-semi-space-size=8 --max-old-space-size=64)': { args: ['--max-semi-space-size=8', '--max-old-space-size=64'], cases: ['post-redis'], memory: true },
+  'helmet headers precomputed once': { args: [...PRODUCTION_NODE_ARGS, '-r', path.join(WHATIF, 'static-security-headers.js')], cases: ['warning-anon'] },
+  'log lines written 4 KB at a time': { args: [...PRODUCTION_NODE_ARGS, '-r', path.join(WHATIF, 'buffered-log.js')], cases: ['warning-anon', 'post-redis'] },
+  // npm start's and the image's heap caps, against none and against halving the young generation
+  'heap caps against none': { base: [], args: PRODUCTION_NODE_ARGS, cases: ['flows-sqlite'], memory: true },
+  // on Node 24 V8 sizes the young generation from the old generation's cap, so the cap alone shrinks it too
+  'old generation capped alone (--max-old-space-size=96), against the caps': { args: ['--max-old-space-size=96'], cases: ['connection-redis'], memory: true },
+  'young generation halved (--max-semi-space-size=8 --max-old-space-size=96), against the caps': {
+    args: ['--max-semi-space-size=8', '--max-old-space-size=96'],
+    cases: ['warning-session-redis', 'post-sqlite', 'flows-sqlite'],
+    memory: true,
+  },
 };
 
 const CASES = {
@@ -153,7 +158,7 @@ async function main() {
   } else {
     for (const [variant, spec] of Object.entries(VARIANTS)) {
       if (only && !only.some((name) => variant.startsWith(name))) continue;
-      for (const caseName of spec.cases) comparisons.push({ label: `${variant} · ${caseName}`, caseName, base: { args: [] }, changed: { args: spec.args }, memory: spec.memory || memory });
+      for (const caseName of spec.cases) comparisons.push({ label: `${variant} · ${caseName}`, caseName, base: { args: spec.base ?? PRODUCTION_NODE_ARGS }, changed: { args: spec.args }, memory: spec.memory || memory });
     }
   }
 
