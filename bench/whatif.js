@@ -2,13 +2,15 @@
 /**
  * Side-by-side measurements of the server's CPU time per request:
  *
- *   npm run build && node bench/whatif.js [--variants name,...] [--rounds 6] [--seconds 3]
+ *   npm run build && node bench/whatif.js [--variants name,...] [--cases ...] [--rounds 6] [--seconds 3]
  *     one change made in the running process (a preload from bench/whatif/,
- *     or Node flags), against the unchanged server: what it would save;
+ *     or Node flags), against the unchanged server: what it would save
+ *     (--cases keeps only those of each variant's cases);
  *   npm run build && node bench/whatif.js --against <git revision> [--cases warning-anon,post-redis]
  *     the working tree's build against the build of an earlier revision:
  *     what the commits since then bought (cases: bench/lib.js's request
- *     loads, and flows-redis or flows-sqlite for complete flows);
+ *     loads, flows-redis or flows-sqlite for complete flows, and
+ *     callback-sqlite or callback-redis for callbacks in a closed loop);
  *   npm run build && node bench/whatif.js --head <revision> [--base <revision>] [--cases ...]
  *     one revision's build against another's (--base defaults to the head's
  *     parent, so `--head C` is what commit C changed), both built from
@@ -52,7 +54,7 @@ const VARIANTS = {
   'old generation capped alone (--max-old-space-size=96), against the caps': { args: ['--max-old-space-size=96'], cases: ['connection-redis'], memory: true },
   'young generation halved (--max-semi-space-size=8 --max-old-space-size=96), against the caps': {
     args: ['--max-semi-space-size=8', '--max-old-space-size=96'],
-    cases: ['warning-session-redis', 'post-sqlite', 'flows-sqlite'],
+    cases: ['warning-session-redis', 'post-sqlite', 'flows-sqlite', 'callback-sqlite', 'callback-redis'],
     memory: true,
   },
 };
@@ -62,7 +64,13 @@ const CASES = {
   // complete flows from 50 visitors per server: every route in a flow's proportions
   'flows-redis': { store: 'redis', flows: true },
   'flows-sqlite': { store: 'sqlite', flows: true },
+  // callbacks from 50 visitors per server in a closed loop, ipernity answering after 20 ms (prepared attempt+frob pairs)
+  'callback-sqlite': { store: 'sqlite', callbacks: true },
+  'callback-redis': { store: 'redis', callbacks: true },
 };
+
+/** Callbacks replayed per second of a callback case's drive (each server takes about half the core). */
+const CALLBACKS_PER_SECOND = 300;
 
 const option = (name, fallback) => (process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : fallback);
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
@@ -106,7 +114,15 @@ async function sideBySide(rig, caseName, base, changed, rounds, seconds, memory)
     const sides = [];
     try {
       for (const i of order) sides[i] = await prepared(rig, c.store, specs[i]);
-      const drive = (s) => Promise.all(sides.map((side, i) => (c.flows ? cases.flowsCase(rig, side.server, `${caseName}, ${i === 0 ? 'unchanged' : 'changed'}`, s) : cases.cannon(side.server.origin, c.request(side.inputs), s, side.server.child.pid))));
+      const name = (i) => `${caseName}, ${i === 0 ? 'unchanged' : 'changed'}`;
+      const pairs = c.callbacks ? await Promise.all(sides.map((side) => cases.prepareCallbacks(rig, side.server, (3 + seconds) * CALLBACKS_PER_SECOND))) : [];
+      const load = (side, i, s) => {
+        if (c.flows) return cases.flowsCase(rig, side.server, name(i), s);
+        if (c.callbacks) return cases.replayCallbacks(rig, side.server, name(i), pairs[i].splice(0, s * CALLBACKS_PER_SECOND), { p50: NaN, p99: NaN });
+        return cases.cannon(side.server.origin, c.request(side.inputs), s, side.server.child.pid);
+      };
+      const drive = (s) => Promise.all(sides.map((side, i) => load(side, i, s)));
+      if (c.callbacks) await cases.setFault(rig, { delayMs: cases.UPSTREAM_DELAY_MS, methods: ['auth.getToken'] });
       await drive(3); // past the JIT's warm-up
       if (memory) {
         for (const [i, side] of sides.entries()) {
@@ -119,6 +135,7 @@ async function sideBySide(rig, caseName, base, changed, rounds, seconds, memory)
       ratios.push(costs[1][round] / costs[0][round]);
       sides.forEach((side, i) => (peaks[i] = Math.max(peaks[i], lib.memoryOf(side.server.child.pid).peak)));
     } finally {
+      if (c.callbacks) await cases.setFault(rig, undefined);
       for (const side of sides) if (side) await rig.stopServer(side.server);
     }
   }
@@ -144,6 +161,7 @@ async function main() {
   const head = option('head', undefined);
   const memory = process.argv.includes('--memory');
   const only = option('variants', undefined)?.split(',');
+  const casesAsked = option('cases', undefined)?.split(',');
   const comparisons = [];
   if (against || head) {
     if (against && head) throw new Error('--against compares with the working tree; --head names the other revision: give one');
@@ -158,7 +176,7 @@ async function main() {
   } else {
     for (const [variant, spec] of Object.entries(VARIANTS)) {
       if (only && !only.some((name) => variant.startsWith(name))) continue;
-      for (const caseName of spec.cases) comparisons.push({ label: `${variant} · ${caseName}`, caseName, base: { args: spec.base ?? PRODUCTION_NODE_ARGS }, changed: { args: spec.args }, memory: spec.memory || memory });
+      for (const caseName of spec.cases.filter((name) => !casesAsked || casesAsked.includes(name))) comparisons.push({ label: `${variant} · ${caseName}`, caseName, base: { args: spec.base ?? PRODUCTION_NODE_ARGS }, changed: { args: spec.args }, memory: spec.memory || memory });
     }
   }
 
