@@ -6,6 +6,7 @@ import type { VisitorClient } from '../connection/visitor-client';
 import type { Csrf } from '../security/csrf';
 import { WebError } from '../web/errors';
 import type { Metrics } from '../web/metrics';
+import { drainBody } from '../web/drain';
 import { sendMethodError } from './method-error';
 import { gatewayParams } from './params';
 
@@ -208,7 +209,8 @@ export function uploadThrough(options: UploadThroughOptions): (req: Request, res
       answer = await finished;
     } catch (error) {
       count(cut ? 'too_large' : error instanceof WebError ? error.code.toLowerCase() : ((error as { code?: string }).code ?? 'error').toLowerCase(), bytes);
-      // what the visitor had not sent yet is not read: the connection is closed after the answer
+      // the rest of the body is read and dropped first (for at most 2 s), and the connection closed after the answer
+      await drainBody(req);
       res.set('Connection', 'close');
       if (cut) throw tooLarge(maxBytes);
       // upload.file's own refusal (1: no file or an empty one, as a form sent without a file gives) is the visitor's, not an outage: a 400 with ipernity's answer, as the gateway passes on a call's

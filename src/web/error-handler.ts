@@ -7,6 +7,7 @@ import { WebError } from './errors';
 import type { Renderer } from './render';
 import { languageOf, type MessageKey } from './i18n';
 import { requestLog } from './logging';
+import { drainBody } from './drain';
 
 /** How an error reaches the visitor: status, the stable code, the page's message key. */
 interface Answer {
@@ -69,6 +70,18 @@ export function createErrorHandler(options: ErrorHandlerOptions): ErrorRequestHa
       if (!res.writableEnded) res.destroy();
       return;
     }
+    // after the rest of a body it refused unread, so that closing the connection does not reset it under the answer
+    if (!req.complete) {
+      void drainBody(req).then(() => {
+        if (!res.headersSent && !res.destroyed) answerError(error, req, res);
+      });
+      return;
+    }
+    answerError(error, req, res);
+  };
+
+  function answerError(error: unknown, req: Request, res: Response): void {
+    const log = requestLog(req, options.logger);
     const answer = answerFor(error);
     if (answer.status >= 500) {
       // 500 is a defect of ours; the other 5xx are outages of ipernity or the store, reported as warnings
@@ -97,7 +110,7 @@ export function createErrorHandler(options: ErrorHandlerOptions): ErrorRequestHa
       log.error({ event: 'render_failed', err: renderError }, 'error page failed to render');
       res.status(answer.status).type('text').send(`${answer.status} ${answer.code}\n`);
     }
-  };
+  }
 }
 
 /** The 404 for every path no router answered. */

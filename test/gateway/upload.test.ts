@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import request from 'supertest';
 import { renderPng } from '../../src/simulator/images';
 import { csrfOf, useAppAgainstSimulator, walkFlow } from '../support/harness';
@@ -48,6 +48,55 @@ describe('uploads through the gateway (POST /api/ipernity/upload.file)', () => {
     const token = csrfOf((await agent.get('/connect').expect(200)).text);
     await agent.post('/api/ipernity/upload.file').field('_csrf', token).field('async', '0').attach('file', PNG, 'a.png').expect(200);
     expect(fixture.simulator.library.docsOf('1234', { userId: '1234', canReadPrivate: true }).length).toBe(before + 1);
+  });
+
+  it('answers a refused upload once the rest of its body has come: a connection closed on unread bytes is reset, and the answer with it', async () => {
+    const agent = await connected();
+    const server = http.createServer(fixture.handle.app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const boundary = 'drain-boundary-1234';
+      // refused at the file part's head (from another site); the rest of the file comes 40 ms later
+      const first = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n${'x'.repeat(50_000)}`);
+      const rest = Buffer.from(`${'y'.repeat(50_000)}\r\n--${boundary}--\r\n`);
+      const head = [
+        'POST /api/ipernity/upload.file HTTP/1.1',
+        `Host: 127.0.0.1:${port}`,
+        `Cookie: ${cookieOf(agent)}`,
+        'Sec-Fetch-Site: cross-site',
+        `Content-Type: multipart/form-data; boundary=${boundary}`,
+        `Content-Length: ${first.length + rest.length}`,
+        'Connection: close',
+        '',
+        '',
+      ].join('\r\n');
+      const seen = await new Promise<{ answer: string; answeredAt: number; restSentAt: number }>((resolve) => {
+        let answer = '';
+        let answeredAt = 0;
+        let restSentAt = Infinity;
+        const socket = net.connect(port, '127.0.0.1', () => {
+          socket.write(head);
+          socket.write(first);
+          setTimeout(() => {
+            restSentAt = performance.now();
+            socket.write(rest);
+          }, 40);
+        });
+        socket.on('data', (chunk: Buffer) => {
+          answeredAt ||= performance.now();
+          answer += chunk.toString('latin1');
+        });
+        socket.on('error', () => undefined);
+        socket.on('close', () => resolve({ answer, answeredAt, restSentAt }));
+      });
+      expect(seen.answer).toMatch(/^HTTP\/1\.1 403 /);
+      expect(seen.answer).toContain('CSRF_INVALID');
+      expect(seen.answeredAt).toBeGreaterThanOrEqual(seen.restSentAt);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it.each([
