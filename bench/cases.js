@@ -523,13 +523,13 @@ async function floor(rig, name, script, prepare = async () => ({ path: '/' })) {
 const pageFloor = (rig) => floor(rig, 'bare Express 5 + helmet + a pino line + a 1.6 KB page', 'page-floor-server.js', async () => ({ path: '/', headers: lib.BROWSER_NAVIGATION }));
 
 /** A Redis session made by `GET /make` of a session floor: the request that reads it. */
-async function madeSession(origin, path = '/') {
+async function madeSession(origin) {
   let made;
   for (let i = 0; i < 50 && !made; i += 1) {
     made = await fetch(`${origin}/make`).then((r) => (r.ok ? r.headers.get('set-cookie') : undefined), () => undefined);
     if (!made) await sleep(50);
   }
-  return { path, headers: { cookie: made.split(';')[0] } };
+  return { path: '/', headers: { cookie: made.split(';')[0] } };
 }
 
 /** Bare Express 5 with express-session reading a Redis session, and nothing else (forward auth's floor). */
@@ -541,12 +541,10 @@ const sessionPageFloor = (rig) => floor(rig, 'bare Express 5 + helmet + a pino l
 /** Bare Express 5 doing only what POST /connect must do, asked as the POST /connect rows ask (a CSRF cookie and the form's token). */
 const postFloor = (rig) =>
   floor(rig, 'bare Express 5 + helmet + a pino line + a form checked against its CSRF cookie + a sealed attempts cookie + a signed 303', 'post-floor-server.js', async (origin) => {
-    let answer;
-    for (let i = 0; i < 50 && !answer; i += 1) {
-      answer = await fetch(`${origin}/csrf`).then(async (r) => (r.ok ? { cookie: r.headers.get('set-cookie').split(';')[0], token: await r.text() } : undefined), () => undefined);
-      if (!answer) await sleep(50);
-    }
-    return { path: '/connect', method: 'POST', headers: { cookie: answer.cookie, 'content-type': lib.FORM }, body: lib.form({ _csrf: answer.token, perm_doc: 'read', return_to: '/after' }) };
+    // no store to wait for: the server answers once its port does
+    const answer = await fetch(`${origin}/csrf`);
+    const cookie = answer.headers.get('set-cookie').split(';')[0];
+    return { path: '/connect', method: 'POST', headers: { cookie, 'content-type': lib.FORM }, body: lib.form({ _csrf: await answer.text(), perm_doc: 'read', return_to: '/after' }) };
   });
 
 // ---- what a store's rows leave behind

@@ -209,12 +209,12 @@ export function uploadThrough(options: UploadThroughOptions): (req: Request, res
       answer = await finished;
     } catch (error) {
       count(cut ? 'too_large' : error instanceof WebError ? error.code.toLowerCase() : ((error as { code?: string }).code ?? 'error').toLowerCase(), bytes);
-      // the rest of the body is read and dropped first (for at most 2 s), and the connection closed after the answer
-      await drainBody(req);
+      // the connection is closed after the answer, which the error handler gives once the rest of the body is read (drainBody)
       res.set('Connection', 'close');
       if (cut) throw tooLarge(maxBytes);
       // upload.file's own refusal (1: no file or an empty one, as a form sent without a file gives) is the visitor's, not an outage: a 400 with ipernity's answer, as the gateway passes on a call's
       if (!options.answer && error instanceof IpernityApiError && error.apiCode < 100 && error.code === Codes.IPERNITY_API_ERROR) {
+        await drainBody(req);
         sendMethodError(res, error);
         return;
       }

@@ -7,9 +7,6 @@ const DRAIN_IDLE_MS = 100;
 /** A body declared longer than this is not waited for. */
 const DRAIN_MAX_BYTES = 16 * 2 ** 20;
 
-/** Requests already drained (or given up on): the error handler after the upload step does not wait twice. */
-const drained = new WeakSet<Request>();
-
 /**
  * Reads and drops what the client is still sending of a request answered
  * before its body was read (a refused upload). A connection closed with
@@ -21,14 +18,9 @@ const drained = new WeakSet<Request>();
  */
 export function drainBody(req: Request): Promise<void> {
   const declared = Number(req.headers['content-length']);
-  if (req.complete || req.destroyed || drained.has(req) || declared > DRAIN_MAX_BYTES) return Promise.resolve();
-  drained.add(req);
+  if (req.complete || req.destroyed || declared > DRAIN_MAX_BYTES) return Promise.resolve();
   return new Promise((resolve) => {
-    let idle = setTimeout(() => done(), DRAIN_IDLE_MS);
-    const moving = (): void => {
-      clearTimeout(idle);
-      idle = setTimeout(done, DRAIN_IDLE_MS);
-    };
+    let idle: NodeJS.Timeout | undefined;
     const done = (): void => {
       clearTimeout(timer);
       clearTimeout(idle);
@@ -37,7 +29,12 @@ export function drainBody(req: Request): Promise<void> {
       req.off('close', done);
       resolve();
     };
+    const moving = (): void => {
+      clearTimeout(idle);
+      idle = setTimeout(done, DRAIN_IDLE_MS);
+    };
     const timer = setTimeout(done, DRAIN_MS);
+    moving();
     req.on('data', moving);
     req.once('end', done);
     req.once('close', done);
